@@ -1,0 +1,100 @@
+# tollgate — see README.md. Everything builds into build/.
+# Each folder's .c files are picked up by wildcard: add a file, it builds.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE \
+           -fno-strict-aliasing -Ilib -Ipreload -Ictl/daemon -Ictl/cli
+PKGS    := jansson sqlite3 libmicrohttpd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) cmocka 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+PREFIX  ?= /usr/local
+B       := build
+
+LIB_SRC    := $(wildcard lib/*.c)
+SHIM_SRC   := $(wildcard preload/*.c)
+DAEMON_SRC := $(wildcard ctl/daemon/*.c)
+CLI_SRC    := $(wildcard ctl/cli/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+PROG_SRC   := $(wildcard tests/progs/*.c)
+TOOL_SRC   := $(wildcard tools/*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+LIB_OBJ    := $(call obj,$(LIB_SRC))
+SHIM_OBJ   := $(call obj,$(SHIM_SRC))
+DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
+CLI_OBJ    := $(call obj,$(CLI_SRC))
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+PROG_BIN   := $(patsubst tests/progs/%.c,$(B)/tests/progs/%,$(PROG_SRC))
+TOOL_BIN   := $(patsubst tools/%.c,$(B)/tools/%,$(TOOL_SRC))
+
+.PHONY: all test run bench install deps clean
+all: $(B)/libtollgate.so $(B)/tollgated $(B)/tollctl $(PROG_BIN) $(TOOL_BIN)
+
+# Everything is PIC: lib/ and preload/ objects go into the shared object.
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+$(B)/libtg.a: $(LIB_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(B)/libtgshim.a: $(SHIM_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(B)/libtgd.a: $(filter-out %/main.o,$(DAEMON_OBJ))
+	@rm -f $@; ar rcs $@ $^
+$(B)/libtgcli.a: $(filter-out %/main.o,$(CLI_OBJ))
+	@rm -f $@; ar rcs $@ $^
+
+# The shim: libc only (no jansson/sqlite in other people's processes);
+# the version script exports the hooks and nothing else.
+$(B)/libtollgate.so: $(SHIM_OBJ) $(B)/libtg.a preload/exports.map
+	$(CC) -shared -o $@ $(SHIM_OBJ) $(B)/libtg.a -Wl,--version-script=preload/exports.map \
+	    -Wl,-z,now -Wl,-z,relro -ldl -lpthread
+
+$(B)/tollgated: $(B)/obj/ctl/daemon/main.o $(B)/libtgd.a $(B)/libtg.a
+	$(CC) -o $@ $^ $(PKG_LIBS) -lpthread -lm
+
+$(B)/tollctl: $(B)/obj/ctl/cli/main.o $(B)/libtgcli.a $(B)/libtg.a
+	$(CC) -o $@ $^ $(PKG_LIBS) -lpthread -lm
+
+TEST_LIBS := $(B)/libtgd.a $(B)/libtgcli.a $(B)/libtgshim.a $(B)/libtg.a
+$(B)/tests/%: tests/unit/%.c $(TEST_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(TEST_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -ldl -lpthread -lm
+
+$(B)/tests/progs/%: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -ldl -lpthread
+
+$(B)/tools/%: tools/%.c $(B)/libtg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(B)/libtg.a $(PKG_LIBS) -ldl -lpthread -lm
+
+deps:
+	@tools/install-deps
+
+# make test: install what is missing, build, run every test; the last line
+# is "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@tools/run-tests
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@tools/run-example
+
+bench: all
+	@tools/bench
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/share/tollgate
+	install -m 755 $(B)/tollgated $(B)/tollctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(B)/libtollgate.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 policies/prices.json $(DESTDIR)$(PREFIX)/share/tollgate/
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,58 @@
+/*
+ * prices.h — the price table (policies/prices.json, overridden by
+ * /etc/tollgate/prices.json). File format, version 1:
+ *   {"schema_version": 1, "source": "...", "as_of": "YYYY-MM-DD",
+ *    "models": {"gpt-4o": {"provider": "openai",
+ *                          "input_usd_per_mtok": 2.5,
+ *                          "output_usd_per_mtok": 10,
+ *                          "cached_input_usd_per_mtok": 1.25,   (optional)
+ *                          "cache_write_usd_per_mtok": 3.75,    (optional)
+ *                          "max_output_tokens": 16384}, ...},
+ *    "gpus": {"H100": {"usd_per_hour": 2.5}, ...}}
+ * Lookup: exact "provider/model", then exact model, then the model without
+ * a trailing date snapshot ("-2024-08-06", "-20241022").
+ */
+#ifndef TG_PRICES_H
+#define TG_PRICES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "money.h"
+#include "proto.h"
+
+struct tg_price {
+	tg_pico_usd input;        /* per uncached input token */
+	tg_pico_usd output;
+	tg_pico_usd cached_input; /* = input when the table has none */
+	tg_pico_usd cache_write;  /* = input when the table has none */
+	uint64_t max_output_tokens;
+};
+
+struct tg_prices;
+
+/* Load a table; errors name the file, the JSON path and what was expected.
+ * Returns NULL on error with err filled. */
+struct tg_prices *tg_prices_load(const char *path, char *err, size_t errlen);
+/* Entries of `path` replace or add to t's. 0 or -1 with err filled. */
+int tg_prices_merge(struct tg_prices *t, const char *path, char *err, size_t errlen);
+void tg_prices_free(struct tg_prices *t);
+size_t tg_prices_count(const struct tg_prices *t);
+
+const struct tg_price *tg_prices_find(const struct tg_prices *t,
+    const char *provider, const char *model);
+/* GPU hourly price in pico-USD per second, or NULL. */
+const tg_pico_usd *tg_prices_gpu(const struct tg_prices *t, const char *gpu);
+
+/* Cost of an LLM record: uncached input, cached, cache writes and output
+ * each × their price, summed in pico-USD, rounded once to nano-USD.
+ * 0 or -1 (overflow, or cached + cache_write > input). */
+int tg_record_cost(const struct tg_price *p, const struct tg_record *r,
+    tg_nano_usd *out);
+
+/* Worst-case cost for an admission (input est × input price + max output ×
+ * output price), nano-USD rounded up. */
+tg_nano_usd tg_reserve_cost(const struct tg_price *p, uint64_t input,
+    uint64_t max_output);
+
+#endif
