@@ -160,6 +160,9 @@ tg_reserve_cost(const struct tg_price *p, uint64_t input, uint64_t max_output)
 {
 	__int128 pico, nano;
 
+	/* Capped prices keep the sum of the two products inside 127 bits. */
+	if (p->input > PICO_PRICE_MAX || p->output > PICO_PRICE_MAX)
+		return INT64_MAX;
 	pico = (__int128)input * (p->input > 0 ? p->input : 0) +
 	    (__int128)max_output * (p->output > 0 ? p->output : 0);
 	/* Rounded up: a reservation never undercounts the worst case. */

@@ -1,0 +1,157 @@
+/*
+ * cmd_report.c — `tollctl report`: ask the daemon for a report document
+ * (TG_MSG_REPORT) and print it as a table, CSV or the JSON as-is.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "jsonpp.h"
+#include "proto.h"
+#include "report_fmt.h"
+#include "timearg.h"
+#include "util.h"
+
+static const char *const formats[] = { "table", "csv", "json", NULL };
+enum { FMT_TABLE, FMT_CSV, FMT_JSON };
+
+static void
+report_usage(FILE *f)
+{
+	fputs("usage: tollctl report [--by model|provider|tag:NAME] [--since T]\n"
+	    "                      [--until T] [--run TOKEN]\n"
+	    "                      [--format table|csv|json]\n\n"
+	    "Usage and cost from the ledger, one row per group (default: model).\n"
+	    "T: 7d, 24h, 30m (that long ago), YYYY-MM-DD (midnight UTC) or\n"
+	    "RFC 3339 (2025-01-02T03:04:05Z). --since defaults to 7d, --until to\n"
+	    "now. --run restricts to one `tollctl run`.\n"
+	    "table: requests, input/output/cached tokens, cost $, cost per 1,000\n"
+	    "tokens (input + output), GPU busy seconds, a total line and the\n"
+	    "untagged share of cost. csv: one header line, then the rows with\n"
+	    "the JSON key names. json: the daemon's document, pretty printed.\n"
+	    "A non-root user sees only their own rows.\n", f);
+}
+
+/* "model" | "provider" | "tag:NAME"; 0 or -1 after printing why. */
+static int
+check_by(const char *by)
+{
+	size_t n = strlen(by);
+
+	if (strcmp(by, "model") == 0 || strcmp(by, "provider") == 0)
+		return 0;
+	if (strncmp(by, "tag:", 4) == 0 && n > 4 && n < 64 &&
+	    strspn(by + 4, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789_.-") == n - 4)
+		return 0;
+	fprintf(stderr, "tollctl report: --by: expected model, provider or "
+	    "tag:NAME, got '%s'\n", by);
+	return -1;
+}
+
+static int
+parse_time(const char *opt, const char *arg, int64_t now, int64_t *out)
+{
+	if (timearg_parse(arg, now, out) == 0)
+		return 0;
+	fprintf(stderr, "tollctl report: --%s: expected " TIMEARG_EXPECTED
+	    ", got '%s'\n", opt, arg);
+	return -1;
+}
+
+static int
+parse_args(int argc, char **argv, struct tg_report_req *q, int *fmt)
+{
+	static const struct option opts[] = {
+		{ "by", required_argument, NULL, 'b' },
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "run", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int64_t now = cli_now_ns();
+	int c;
+
+	cli_getopt_reset();
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			if (check_by(optarg) < 0)
+				return -1;
+			tg_strlcpy(q->by, optarg, sizeof(q->by));
+			break;
+		case 's':
+			if (parse_time("since", optarg, now, &q->since_ns) < 0)
+				return -1;
+			break;
+		case 'u':
+			if (parse_time("until", optarg, now, &q->until_ns) < 0)
+				return -1;
+			break;
+		case 'f':
+			if ((*fmt = cli_format("report", optarg, formats)) < 0)
+				return -1;
+			break;
+		case 'r':
+			if (strlen(optarg) >= sizeof(q->run)) {
+				fprintf(stderr, "tollctl report: --run: token too long\n");
+				return -1;
+			}
+			tg_strlcpy(q->run, optarg, sizeof(q->run));
+			break;
+		case 'h':
+			report_usage(stdout);
+			exit(CLI_EXIT_OK);
+		default:
+			fprintf(stderr, "tollctl report: bad option '%s' (see tollctl "
+			    "report --help)\n", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tollctl report: unexpected argument '%s'\n",
+		    argv[optind]);
+		return -1;
+	}
+	if (q->until_ns && q->until_ns <= q->since_ns) {
+		fprintf(stderr, "tollctl report: --until must be later than --since\n");
+		return -1;
+	}
+	return 0;
+}
+
+int
+cmd_report(struct cli *cli, int argc, char **argv)
+{
+	struct tg_report_req q;
+	json_t *doc;
+	char *text;
+	size_t len;
+	int fmt = FMT_TABLE, rc;
+
+	memset(&q, 0, sizeof(q));
+	tg_strlcpy(q.by, "model", sizeof(q.by));
+	q.since_ns = cli_now_ns() - 7 * 86400 * 1000000000LL;
+	if (parse_args(argc, argv, &q, &fmt) < 0)
+		return CLI_EXIT_ERR;
+	rc = cli_fetch(cli, TG_MSG_REPORT, &q, sizeof(q), &doc, &text, &len, NULL);
+	if (rc != 0)
+		return rc;
+	if (fmt == FMT_JSON)
+		rc = jsonpp_write(stdout, text, len);
+	else if (fmt == FMT_CSV)
+		rc = report_write_csv(stdout, doc, q.by);
+	else
+		rc = report_write_table(stdout, doc, q.by);
+	json_decref(doc);
+	free(text);
+	if (fflush(stdout) != 0 || rc != 0) {
+		perror("tollctl report: writing the report");
+		return CLI_EXIT_ERR;
+	}
+	return CLI_EXIT_OK;
+}

@@ -1,0 +1,321 @@
+/*
+ * cmd_run.c — `tollctl run`: options, then the run's sequence:
+ *   daemon (the system one if reachable, else a private one) → RUN_BEGIN →
+ *   CMD in its own cgroup with the shim preloaded → wait for CMD and its
+ *   descendants → RUN_END → summary → exit status (the budget gate).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client.h"
+#include "money.h"
+#include "paths.h"
+#include "proto.h"
+#include "run.h"
+#include "util.h"
+
+struct run_ctx {
+	struct run_opts o;
+	char token[RUN_TOKEN_LEN + 1];
+	struct client c;
+	struct pdaemon pd;
+	const char *socket;
+	char state[PATH_MAX];
+	char spool[PATH_MAX + 8];
+	char preload[PATH_MAX + 32];
+	int have_spool, have_preload;
+};
+
+static void
+run_usage(FILE *f)
+{
+	fprintf(f, "usage: tollctl run [--tags K=V,...] [--budget USD] [--policy FILE]\n"
+	    "                   [--summary-json FILE] [--budget-exit-code N]\n"
+	    "                   [--linger SECONDS] [--] CMD [ARGS...]\n\n"
+	    "Run CMD under tollgate: its LLM and GPU usage is metered, tagged and,\n"
+	    "with --budget, capped; a summary is printed on stderr at the end.\n\n"
+	    "Daemon: the one on the socket (--socket, TOLLGATE_SOCKET or the\n"
+	    "default) when it answers; otherwise a private tollgated (next to\n"
+	    "tollctl, else in PATH) on a temporary socket, keeping its ledger in\n"
+	    "the user's state directory ($TOLLGATE_STATE_DIR overrides it), stopped\n"
+	    "at the end. A run's budget can only tighten the host's policy.\n"
+	    "CMD gets TOLLGATE_RUN, TOLLGATE_SOCKET, TOLLGATE_TAGS (with --tags)\n"
+	    "and libtollgate.so prepended to LD_PRELOAD; it runs in its own cgroup\n"
+	    "where one can be created. Signals (INT TERM HUP QUIT USR1 USR2 WINCH)\n"
+	    "are forwarded to CMD. After CMD exits, tollctl waits for the processes\n"
+	    "it left behind (they may still report usage) up to --linger seconds\n"
+	    "(default %d), then terminates them.\n\n"
+	    "  --budget USD          e.g. 5 or 0.25; requests that would pass it\n"
+	    "                        are refused\n"
+	    "  --policy FILE         given to a private daemon (the system daemon\n"
+	    "                        keeps its own policy)\n"
+	    "  --summary-json FILE   the report document of the run plus a \"run\"\n"
+	    "                        object: token, budget_nano_usd, spent_nano_usd,\n"
+	    "                        refused_requests, budget_exceeded\n\n"
+	    "exit status: CMD's; 128+N when CMD was killed by signal N; %d (or\n"
+	    "--budget-exit-code N) when any request was refused or the spend\n"
+	    "reached the budget, whatever CMD's status; 1 when tollctl itself\n"
+	    "failed; 2/3 when the daemon is unreachable/of another version.\n",
+	    RUN_LINGER_S, CLI_EXIT_BUDGET);
+}
+
+static int
+bad(const char *opt, const char *want, const char *got)
+{
+	fprintf(stderr, "tollctl run: %s: expected %s, got '%s'\n", opt, want, got);
+	return -1;
+}
+
+static int
+int_arg(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int
+opt_one(struct run_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case 't':
+		if (strlen(arg) >= sizeof(o->tags) || run_tags_valid(arg) < 0)
+			return bad("--tags", "K=V[,K=V...] (letters, digits, _ . : / - @ +)", arg);
+		tg_strlcpy(o->tags, arg, sizeof(o->tags));
+		return 0;
+	case 'b':
+		if (tg_usd_parse(arg + (*arg == '$'), &o->budget_nano) < 0 ||
+		    o->budget_nano < 0)
+			return bad("--budget", "an amount in USD like 5 or 0.25", arg);
+		return 0;
+	case 'p':
+		if (access(arg, R_OK) < 0) {
+			fprintf(stderr, "tollctl run: --policy %s: %s\n", arg,
+			    strerror(errno));
+			return -1;
+		}
+		o->policy = arg;
+		return 0;
+	case 's': o->summary_json = arg; return 0;
+	case 'x':
+		return int_arg(arg, 0, 255, &o->budget_exit) ? bad("--budget-exit-code",
+		    "0..255", arg) : 0;
+	case 'l':
+		return int_arg(arg, 0, 86400, &o->linger_s) ? bad("--linger",
+		    "seconds, 0..86400", arg) : 0;
+	}
+	return -1;
+}
+
+static int
+parse_args(int argc, char **argv, struct run_opts *o)
+{
+	static const struct option opts[] = {
+		{ "tags", required_argument, NULL, 't' },
+		{ "budget", required_argument, NULL, 'b' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "summary-json", required_argument, NULL, 's' },
+		{ "budget-exit-code", required_argument, NULL, 'x' },
+		{ "linger", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	cli_getopt_reset();
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			run_usage(stdout);
+			exit(CLI_EXIT_OK);
+		}
+		if (c == '?' || c == ':') {
+			fprintf(stderr, "tollctl run: bad option '%s' (see tollctl run "
+			    "--help)\n", argv[optind - 1]);
+			return -1;
+		}
+		if (opt_one(o, c, optarg) < 0)
+			return -1;
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "tollctl run: no command given (tollctl run [OPTIONS] "
+		    "-- CMD [ARGS...])\n");
+		return -1;
+	}
+	o->cmd = argv + optind;
+	return 0;
+}
+
+static int
+make_token(char *out)
+{
+	unsigned char r[RUN_TOKEN_LEN / 2];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		perror("tollctl run: getrandom");
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(r); i++)
+		sprintf(out + 2 * i, "%02x", r[i]);
+	return 0;
+}
+
+/* libtollgate.so next to tollctl (build tree), or in ../lib (installed). */
+static void
+find_preload(struct run_ctx *x)
+{
+	static const char *rel[] = { "/libtollgate.so", "/../lib/libtollgate.so" };
+	char dir[PATH_MAX];
+
+	if (run_exe_dir(dir, sizeof(dir)) < 0)
+		return;
+	for (size_t i = 0; i < 2 && !x->have_preload; i++) {
+		snprintf(x->preload, sizeof(x->preload), "%s%s", dir, rel[i]);
+		x->have_preload = access(x->preload, R_OK) == 0;
+	}
+}
+
+static int
+private_daemon(struct run_ctx *x)
+{
+	const char *env = getenv("TOLLGATE_STATE_DIR");
+
+	if (env && *env) {
+		tg_strlcpy(x->state, env, sizeof(x->state));
+		/* keep the shim's spool with that state too */
+		if (getenv("TOLLGATE_SPOOL_DIR") == NULL) {
+			snprintf(x->spool, sizeof(x->spool), "%s/spool", x->state);
+			x->have_spool = 1;
+		}
+	} else if (tg_path_state_dir(x->state, sizeof(x->state)) < 0) {
+		fprintf(stderr, "tollctl run: state directory path too long\n");
+		return CLI_EXIT_ERR;
+	}
+	if (tg_mkdirs(x->state, 0700) < 0) {
+		fprintf(stderr, "tollctl run: state directory %s: %s\n", x->state,
+		    strerror(errno));
+		return CLI_EXIT_ERR;
+	}
+	if (pdaemon_start(&x->pd, x->state, x->o.policy) < 0)
+		return CLI_EXIT_ERR;
+	x->socket = x->pd.sock;
+	return client_open(&x->c, x->socket);
+}
+
+/* The system daemon when it answers, else a private one. */
+static int
+connect_daemon(struct cli *cli, struct run_ctx *x)
+{
+	if (client_try(&x->c, cli->socket) == 0) {
+		x->socket = cli->socket;
+		if (x->o.policy)
+			fprintf(stderr, "tollctl run: warning: --policy is not sent to "
+			    "the system daemon on %s; it applies its own policy\n",
+			    cli->socket);
+		return CLI_EXIT_OK;
+	}
+	if (cli->socket_given)
+		fprintf(stderr, "tollctl run: no daemon on %s; starting a private "
+		    "one\n", cli->socket);
+	return private_daemon(x);
+}
+
+static int
+begin(struct run_ctx *x)
+{
+	struct tg_run_begin b;
+
+	memset(&b, 0, sizeof(b));
+	b.budget_nano_usd = x->o.budget_nano;
+	tg_strlcpy(b.run, x->token, sizeof(b.run));
+	tg_strlcpy(b.tags, x->o.tags, sizeof(b.tags));
+	return client_call_ok(&x->c, TG_MSG_RUN_BEGIN, &b, sizeof(b));
+}
+
+static int
+run_cmd(struct run_ctx *x)
+{
+	struct child_env env = {
+		.token = x->token,
+		.socket = x->socket,
+		.tags = x->o.tags[0] ? x->o.tags : NULL,
+		.preload = x->have_preload ? x->preload : NULL,
+		.spool = x->have_spool ? x->spool : NULL,
+	};
+	struct run_cgroup cg = { .procs_fd = -1 };
+	int status;
+
+	if (child_signal_pending())
+		return 128 + child_signal_pending();
+	if (cgroup_create(&cg, x->token) < 0)
+		cg.procs_fd = -1;
+	status = child_run(x->o.cmd, &env, &cg, x->o.linger_s);
+	cgroup_remove(&cg);
+	return status;
+}
+
+/* RUN_END, summary, --summary-json; the exit status. */
+static int
+finish(struct run_ctx *x, int status)
+{
+	struct tg_run_end e;
+	struct run_result r;
+	json_error_t jerr;
+	json_t *doc;
+	char *text;
+	size_t len;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	tg_strlcpy(e.run, x->token, sizeof(e.run));
+	if ((rc = client_call_json(&x->c, TG_MSG_RUN_END, &e, sizeof(e), &text,
+	    &len)) != 0)
+		return rc;
+	doc = json_loadb(text, len, 0, &jerr);
+	free(text);
+	if (doc == NULL || run_result_get(doc, x->o.budget_nano, &r) < 0) {
+		fprintf(stderr, "tollctl run: the daemon's run summary is malformed\n");
+		json_decref(doc);
+		return CLI_EXIT_ERR;
+	}
+	run_summary_print(stderr, doc, &r, status, x->o.budget_exit);
+	rc = x->o.summary_json ? run_summary_write(x->o.summary_json, doc,
+	    x->token, &r) : 0;
+	json_decref(doc);
+	return rc < 0 ? CLI_EXIT_ERR : run_exit_status(&r, status, x->o.budget_exit);
+}
+
+int
+cmd_run(struct cli *cli, int argc, char **argv)
+{
+	struct run_ctx x;
+	int rc, status;
+
+	memset(&x, 0, sizeof(x));
+	x.c.fd = x.pd.pidfd = -1;
+	x.o.budget_nano = -1;
+	x.o.budget_exit = CLI_EXIT_BUDGET;
+	x.o.linger_s = RUN_LINGER_S;
+	if (parse_args(argc, argv, &x.o) < 0 || make_token(x.token) < 0)
+		return CLI_EXIT_ERR;
+	child_signals_init();
+	if ((rc = connect_daemon(cli, &x)) == 0 && (rc = begin(&x)) == 0) {
+		find_preload(&x);
+		status = run_cmd(&x);
+		rc = finish(&x, status);
+	}
+	client_close(&x.c);
+	pdaemon_stop(&x.pd);
+	return rc;
+}

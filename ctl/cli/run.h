@@ -1,0 +1,115 @@
+/*
+ * run.h — `tollctl run`, the CI/CD budget gate, in four parts:
+ *   cmd_run.c      options, then the sequence below
+ *   run_daemon.c   a private tollgated when no daemon is reachable
+ *   run_cgroup.c   CMD's own cgroup v2 where we may create one
+ *   run_child.c    start CMD, forward signals, reap CMD and its descendants
+ *   run_summary.c  RUN_END's document: stderr summary, --summary-json,
+ *                  the exit status
+ */
+#ifndef TG_CLI_RUN_H
+#define TG_CLI_RUN_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#define RUN_TOKEN_LEN 32        /* hex chars */
+#define RUN_DAEMON_WAIT_MS 5000 /* a private daemon must accept by then */
+#define RUN_LINGER_S 30         /* default wait for descendants after CMD */
+
+struct run_opts {
+	char tags[256];
+	int64_t budget_nano;    /* < 0: none */
+	const char *policy;
+	const char *summary_json;
+	int budget_exit;
+	int linger_s;
+	char **cmd;
+};
+
+/* K=V[,K=V...]: keys and values [A-Za-z0-9_.:/-]; 0 or -1. */
+int run_tags_valid(const char *tags);
+
+/* --- run_daemon.c ------------------------------------------------------ */
+struct pdaemon {
+	int pidfd;              /* -1: none started */
+	pid_t pid;
+	char dir[PATH_MAX];     /* mkdtemp: socket + log */
+	char sock[108];
+	char log[PATH_MAX];
+};
+
+/* Directory of the running executable (/proc/self/exe). 0 or -1. */
+int run_exe_dir(char *buf, size_t size);
+/* Start `tollgated --socket DIR/tollgate.sock --state-dir STATE --http off
+ * [--policy FILE]` and wait until it accepts. 0, or -1 after printing why
+ * (with the daemon's log). */
+int pdaemon_start(struct pdaemon *d, const char *state_dir, const char *policy);
+/* SIGTERM, wait (bounded), SIGKILL; remove the temporary directory. */
+void pdaemon_stop(struct pdaemon *d);
+
+/* --- run_cgroup.c ------------------------------------------------------ */
+struct run_cgroup {
+	char path[PATH_MAX];
+	int procs_fd;           /* cgroup.procs, open for the child; -1: none */
+};
+
+/* The cgroup2 mount point from /proc/mounts text; 0 or -1. */
+int cgroup_mount_parse(const char *mounts, char *buf, size_t size);
+/* Our cgroup ("0::/path" line) from /proc/self/cgroup text; 0 or -1. */
+int cgroup_self_parse(const char *text, char *buf, size_t size);
+/* Create <mount><ours>/tollgate-run-<token>; -1 (silently) when we may not.*/
+int cgroup_create(struct run_cgroup *cg, const char *token);
+/* 1 while processes remain in it, 0 empty, -1 unknown. */
+int cgroup_populated(const struct run_cgroup *cg);
+/* cgroup.kill: SIGKILL everything in it. 0 or -1. */
+int cgroup_kill(const struct run_cgroup *cg);
+void cgroup_remove(struct run_cgroup *cg);
+
+/* --- run_child.c ------------------------------------------------------- */
+struct child_env {
+	const char *token;
+	const char *socket;
+	const char *tags;       /* NULL: leave TOLLGATE_TAGS alone */
+	const char *preload;    /* libtollgate.so path, or NULL */
+	const char *spool;      /* TOLLGATE_SPOOL_DIR to set, or NULL */
+};
+
+/* Catch the forwarded signals now (before any child exists), so an early
+ * SIGTERM still ends the run cleanly. */
+void child_signals_init(void);
+/* A forwarded signal that arrived before CMD started, or 0. */
+int child_signal_pending(void);
+/* Start CMD (in cg when cg->procs_fd >= 0), forward signals, wait for it
+ * and then for every remaining descendant (up to linger_s; then they are
+ * terminated). Returns CMD's exit status as a shell reports it (128+N for
+ * signal N, 127 not found, 126 not executable). */
+int child_run(char **cmd, const struct child_env *env, struct run_cgroup *cg,
+    int linger_s);
+
+/* --- run_summary.c ----------------------------------------------------- */
+struct run_result {
+	int64_t budget_nano;    /* < 0: none */
+	int64_t spent_nano;
+	uint64_t refused;
+	int exceeded;
+};
+
+/* Read the "run" object of the RUN_END document (or derive it from the
+ * totals when the daemon sent none). 0 or -1. */
+int run_result_get(json_t *doc, int64_t budget_nano, struct run_result *r);
+/* Print the human summary (stderr). */
+void run_summary_print(FILE *f, json_t *doc, const struct run_result *r,
+    int cmd_status, int budget_exit);
+/* Write the summary document to path (pretty, with the "run" object).
+ * 0 or -1 after printing why. */
+int run_summary_write(const char *path, json_t *doc, const char *token,
+    const struct run_result *r);
+/* The exit status: budget_exit when exceeded, else cmd_status. */
+int run_exit_status(const struct run_result *r, int cmd_status,
+    int budget_exit);
+
+#endif

@@ -1,0 +1,289 @@
+/*
+ * run_child.c — CMD's life under `tollctl run`.
+ *
+ * Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH
+ * sent to tollctl are forwarded to CMD. One exception: a signal the kernel
+ * generated (si_code SI_KERNEL: Ctrl-C, Ctrl-\, a window resize, a hangup
+ * from the terminal) already went to the whole foreground process group,
+ * CMD included, so forwarding it would deliver it twice.
+ *
+ * Children: tollctl is a child subreaper (PR_SET_CHILD_SUBREAPER), so
+ * processes CMD leaves behind become our children. After CMD exits we wait
+ * for every remaining descendant, because they may still be reporting
+ * usage; after linger_s seconds (--linger) they get SIGTERM, 2 s later
+ * SIGKILL (cgroup.kill when CMD has its own cgroup).
+ */
+#include "run.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REAP_POLL_MS 20
+#define TERM_GRACE_MS 2000
+#define KILL_WAIT_MS 5000
+
+static const int fwd_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
+	SIGUSR2, SIGWINCH };
+#define NFWD (sizeof(fwd_sigs) / sizeof(fwd_sigs[0]))
+
+static volatile pid_t fwd_pid;          /* CMD while it is unreaped */
+static volatile sig_atomic_t pending_sig; /* arrived when there was none */
+
+static void
+on_signal(int sig, siginfo_t *si, void *uc)
+{
+	int saved = errno;
+	pid_t p = fwd_pid;
+
+	if (si != NULL && si->si_code == SI_KERNEL)
+		; /* the terminal sent it to CMD's process group already */
+	else if (p > 0)
+		kill(p, sig);
+	else if (sig != SIGWINCH)
+		pending_sig = sig;
+	errno = saved;
+}
+
+void
+child_signals_init(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_signal;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < NFWD; i++)
+		sigaction(fwd_sigs[i], &sa, NULL);
+}
+
+int
+child_signal_pending(void)
+{
+	return pending_sig;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int
+shell_status(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return 1;
+}
+
+/* LD_PRELOAD=<ours>[:<existing>] */
+static void
+set_preload(const char *ours)
+{
+	const char *old = getenv("LD_PRELOAD");
+	char *v;
+
+	if (ours == NULL)
+		return;
+	if (old == NULL || *old == '\0') {
+		setenv("LD_PRELOAD", ours, 1);
+		return;
+	}
+	if (asprintf(&v, "%s:%s", ours, old) >= 0)
+		setenv("LD_PRELOAD", v, 1);
+}
+
+/* In the child, between fork and exec: tollctl is single-threaded, so
+ * setenv is safe here. */
+static void
+child_exec(char **cmd, const struct child_env *env, struct run_cgroup *cg,
+    const sigset_t *mask, int errfd)
+{
+	int e;
+
+	for (size_t i = 0; i < NFWD; i++)
+		signal(fwd_sigs[i], SIG_DFL);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	/* On failure CMD simply runs in our cgroup. */
+	if (cg->procs_fd >= 0 && write(cg->procs_fd, "0", 1) < 0)
+		errno = 0;
+	setenv("TOLLGATE_RUN", env->token, 1);
+	setenv("TOLLGATE_SOCKET", env->socket, 1);
+	if (env->tags)
+		setenv("TOLLGATE_TAGS", env->tags, 1);
+	if (env->spool)
+		setenv("TOLLGATE_SPOOL_DIR", env->spool, 1);
+	set_preload(env->preload);
+	execvp(cmd[0], cmd);
+	e = errno;
+	/* nothing to do if the parent went away */
+	(void)!write(errfd, &e, sizeof(e));
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+/* Fork and exec CMD with the forwarded signals blocked across the fork,
+ * so none is lost or sent to a half-made child. pid or -1. */
+static pid_t
+spawn(char **cmd, const struct child_env *env, struct run_cgroup *cg)
+{
+	sigset_t block, old;
+	int p[2], e = 0;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		perror("tollctl run: pipe");
+		return -1;
+	}
+	sigemptyset(&block);
+	for (size_t i = 0; i < NFWD; i++)
+		sigaddset(&block, fwd_sigs[i]);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	if ((pid = fork()) == 0) {
+		close(p[0]);
+		child_exec(cmd, env, cg, &old, p[1]);
+	}
+	if (pid > 0)
+		fwd_pid = pid;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(p[1]);
+	if (pid < 0)
+		perror("tollctl run: fork");
+	else if (read(p[0], &e, sizeof(e)) == sizeof(e))
+		fprintf(stderr, "tollctl run: %s: %s\n", cmd[0], strerror(e));
+	close(p[0]);
+	return pid;
+}
+
+/* Send sig to every child of ours (the descendants CMD left behind end up
+ * as our children, or below them). */
+static void
+signal_children(int sig)
+{
+	char path[300], buf[512], *rp;
+	pid_t self = getpid();
+	struct dirent *de;
+	DIR *d;
+	FILE *f;
+	int ppid;
+
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if ((f = fopen(path, "re")) == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) && (rp = strrchr(buf, ')')) &&
+		    sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == self)
+			kill(atoi(de->d_name), sig);
+		fclose(f);
+	}
+	closedir(d);
+}
+
+/* Reap without blocking until none is left (1) or deadline (0). */
+static int
+reap_until(int64_t deadline_ms)
+{
+	int st;
+	pid_t w;
+
+	for (;;) {
+		while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+			;
+		if (w < 0 && errno == ECHILD)
+			return 1;
+		if (mono_ms() >= deadline_ms || pending_sig)
+			return 0;
+		sleep_ms(REAP_POLL_MS);
+	}
+}
+
+static void
+terminate_rest(struct run_cgroup *cg, int linger_s)
+{
+	fprintf(stderr, "tollctl run: processes of the command still running "
+	    "%s; terminating them\n", pending_sig ? "after a signal" :
+	    "after the linger time");
+	signal_children(SIGTERM);
+	if (reap_until(mono_ms() + TERM_GRACE_MS))
+		return;
+	cgroup_kill(cg);
+	signal_children(SIGKILL);
+	if (!reap_until(mono_ms() + KILL_WAIT_MS))
+		fprintf(stderr, "tollctl run: some processes of the command did "
+		    "not exit\n");
+}
+
+/* After CMD: wait for what it left behind, bounded by linger_s. */
+static void
+wait_descendants(struct run_cgroup *cg, int linger_s)
+{
+	int64_t t0 = mono_ms();
+
+	if (reap_until(t0 + (linger_s > 0 ? 1000 : 0)))
+		return;
+	if (!pending_sig)
+		fprintf(stderr, "tollctl run: the command exited; waiting up to "
+		    "%d s for the processes it started (they may still report "
+		    "usage)\n", linger_s);
+	if (!pending_sig && reap_until(t0 + (int64_t)linger_s * 1000))
+		return;
+	terminate_rest(cg, linger_s);
+}
+
+int
+child_run(char **cmd, const struct child_env *env, struct run_cgroup *cg,
+    int linger_s)
+{
+	siginfo_t si;
+	int st, status = 1;
+	pid_t pid;
+
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		perror("tollctl run: PR_SET_CHILD_SUBREAPER");
+	if ((pid = spawn(cmd, env, cg)) < 0)
+		return 1;
+	for (;;) {
+		/* Look before reaping: once CMD is reaped its pid may be reused,
+		 * so the forwarder must forget it first. */
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (si.si_pid == pid)
+			fwd_pid = 0;
+		if (waitpid(si.si_pid, &st, 0) == pid) {
+			status = shell_status(st);
+			break;
+		}
+	}
+	wait_descendants(cg, linger_s);
+	return status;
+}

@@ -1,0 +1,66 @@
+/* util.c — see util.h. */
+#include "util.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.h"
+
+int64_t
+cli_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int
+cli_fetch(struct cli *cli, uint16_t type, const void *p, size_t n,
+    json_t **doc, char **text, size_t *len, uint16_t *daemon_version)
+{
+	struct client c;
+	json_error_t jerr;
+	int rc;
+
+	*doc = NULL;
+	if ((rc = client_open(&c, cli->socket)) != 0)
+		return rc;
+	rc = client_call_json(&c, type, p, n, text, len);
+	if (daemon_version)
+		*daemon_version = c.daemon_version;
+	client_close(&c);
+	if (rc != 0)
+		return rc;
+	if ((*doc = json_loadb(*text, *len, 0, &jerr)) == NULL) {
+		fprintf(stderr, "tollctl: the daemon sent malformed JSON: %s "
+		    "(line %d)\n", jerr.text, jerr.line);
+		free(*text);
+		*text = NULL;
+		return CLI_EXIT_ERR;
+	}
+	return CLI_EXIT_OK;
+}
+
+int
+cli_format(const char *cmd, const char *arg, const char *const *allowed)
+{
+	for (int i = 0; allowed[i]; i++)
+		if (strcmp(arg, allowed[i]) == 0)
+			return i;
+	fprintf(stderr, "tollctl %s: --format: expected ", cmd);
+	for (int i = 0; allowed[i]; i++)
+		fprintf(stderr, "%s%s", allowed[i], allowed[i + 1] == NULL ? "" :
+		    allowed[i + 2] == NULL ? " or " : ", ");
+	fprintf(stderr, ", got '%s'\n", arg);
+	return -1;
+}
+
+void
+cli_getopt_reset(void)
+{
+	optind = 0;
+	opterr = 1;
+}

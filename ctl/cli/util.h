@@ -1,0 +1,31 @@
+/*
+ * util.h — small helpers the tollctl commands share.
+ */
+#ifndef TG_CLI_UTIL_H
+#define TG_CLI_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+
+/* CLOCK_REALTIME in ns. */
+int64_t cli_now_ns(void);
+
+/* Connect to cli->socket, send one request, parse the JSON reply.
+ * doc is the parsed document, text and len the raw text (for printing it
+ * as-is); free both. Returns a CLI exit code (messages printed). */
+int cli_fetch(struct cli *cli, uint16_t type, const void *p, size_t n,
+    json_t **doc, char **text, size_t *len, uint16_t *daemon_version);
+
+/* "table" | "csv" | "json" | "text" → index into allowed (NULL-terminated
+ * list); -1 after printing "tollctl CMD: --format: expected …". */
+int cli_format(const char *cmd, const char *arg, const char *const *allowed);
+
+/* Reset getopt for a command's argv (GNU: optind = 0 re-initialises). */
+void cli_getopt_reset(void);
+
+#endif

@@ -1,0 +1,168 @@
+/*
+ * daemon.h — tollgated's state, shared by its modules.
+ *
+ * One thread does all dispatch (epoll on the main thread): admission needs
+ * no lock. The ledger writer thread signals completions through an eventfd;
+ * the /metrics thread (libmicrohttpd) reads only struct tgd_health (atomics)
+ * and the metrics module's own series (its mutex).
+ */
+#ifndef TGD_DAEMON_H
+#define TGD_DAEMON_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "admit.h"
+#include "htab.h"
+#include "ledger.h"
+#include "prices.h"
+#include "proc.h"
+#include "proto.h"
+#include "runs.h"
+
+#define TGD_VERSION "0.1.0"
+
+enum ev_kind { EV_LISTEN, EV_CONN, EV_PIDFD, EV_SIGNAL, EV_LEDGER, EV_TIMER };
+
+struct evsrc {
+	int kind;
+	void *ptr;
+};
+
+struct outpkt {
+	struct outpkt *next;
+	size_t len;
+	char data[];
+};
+
+struct conn {
+	int fd;
+	uint32_t gen;          /* guards late ACKs against fd reuse */
+	struct evsrc ev_sock;
+	struct evsrc ev_pid;
+	struct peer peer;
+	struct proc *proc;     /* after REGISTER */
+	int pid_watched;       /* pidfd in epoll */
+	int reading;           /* inside control_read: no re-entry */
+	int want_out;          /* EPOLLOUT armed */
+	int closed;            /* closed; freed after this epoll batch */
+	struct conn *grave_next;
+	struct outpkt *qhead, *qtail;
+	size_t qbytes;
+};
+
+/* Counters the /metrics thread reads: update with tgd_count(). */
+struct tgd_health {
+	uint64_t records_written;
+	uint64_t spool_replays;
+	uint64_t rejected_messages;
+	uint64_t unpriced_records;
+	uint64_t ledger_errors;
+	uint64_t registered_processes; /* a gauge */
+};
+
+#define tgd_count(field, n) __atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
+#define tgd_read(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+struct metrics;
+struct pending;
+
+struct records {
+	struct htab tab;           /* in-flight, by cookie */
+	struct pending *bl_head;   /* the writer's queue was full */
+	struct pending *bl_tail;
+	uint64_t next_cookie;
+	uint64_t id_hi;            /* random: ids the daemon makes itself */
+	uint64_t id_lo;
+};
+
+struct tgd {
+	/* options */
+	char socket_path[PATH_MAX];
+	char state_dir[PATH_MAX];
+	char ledger_path[PATH_MAX];
+	char prices_path[PATH_MAX];
+	const char *policy_path;
+	char http[80];            /* "off" or "ADDR:PORT" */
+	int audit;
+	int retention_days;
+	/* event sources */
+	int epfd;
+	int lfd;
+	int sigfd;
+	int timerfd;
+	struct evsrc ev_listen, ev_signal, ev_ledger, ev_timer;
+	/* state */
+	struct tg_prices *prices;  /* may be NULL: everything unpriced */
+	struct ledger *wlg;        /* the writer thread's */
+	struct ledger *rlg;        /* the main thread's, for reports */
+	struct ledger_writer *writer;
+	struct runs runs;
+	struct admit admit;
+	struct htab procs;         /* by registration id */
+	struct proc *procs_all;
+	uint64_t next_proc_id;
+	struct conn **conns;       /* by fd */
+	struct conn *grave;        /* closed, freed after the epoll batch */
+	size_t conns_cap;
+	uint32_t next_gen;
+	struct records recs;
+	struct metrics *metrics;
+	struct tgd_health health;
+	int64_t started_ns;        /* CLOCK_MONOTONIC */
+	int stop;
+};
+
+int64_t tgd_now_ns(void);      /* CLOCK_REALTIME */
+int64_t tgd_mono_ns(void);
+
+/* control.c — the socket */
+int control_listen(const char *path);
+void control_accept(struct tgd *d);
+void control_event(struct tgd *d, struct conn *c, uint32_t events);
+int control_read(struct tgd *d, struct conn *c);
+#define CONTROL_READ_BURST 64 /* messages per wake-up: fairness */
+struct conn *control_conn(struct tgd *d, int fd, uint32_t gen);
+int control_send(struct tgd *d, struct conn *c, uint16_t type, uint16_t version,
+    uint32_t seq, const void *payload, size_t len);
+int control_send_fds(struct tgd *d, struct conn *c, uint16_t type,
+    uint16_t version, uint32_t seq, const void *payload, size_t len,
+    const int *fds, int nfds);
+int control_send_json(struct tgd *d, struct conn *c, uint16_t version,
+    uint32_t seq, json_t *doc);
+void control_fail(struct tgd *d, struct conn *c, uint16_t version,
+    uint32_t seq, int code, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+void control_close(struct tgd *d, struct conn *c);
+void control_close_all(struct tgd *d);
+void control_reap(struct tgd *d); /* free closed connections */
+
+/* dispatch.c — one handler per message type */
+void dispatch(struct tgd *d, struct conn *c, const struct tg_hdr *h,
+    const void *payload);
+void dispatch_proc_died(struct tgd *d, struct conn *c);
+void dispatch_conn_gone(struct tgd *d, struct conn *c);
+void dispatch_run_finish(struct tgd *d, struct run *r);
+
+/* record.c — settlement: RECORD → writer thread → ACK after COMMIT */
+int record_init(struct tgd *d);
+void record_client(struct tgd *d, struct conn *c, uint16_t version,
+    uint32_t seq, const struct tg_record *r);
+void record_refused(struct tgd *d, struct proc *p, const struct tg_admit *a,
+    const struct tg_verdict *v);
+void record_expired(struct tgd *d, struct proc *p, const struct resv *r);
+void record_collect(struct tgd *d);
+void record_drain(struct tgd *d); /* at exit: flush, collect */
+
+/* status.c — STATUS and TOP documents */
+json_t *status_json(struct tgd *d);
+json_t *top_json(struct tgd *d);
+
+/* prices lookup with NULL table */
+const struct tg_price *tgd_price(struct tgd *d, const char *provider,
+    const char *model);
+
+#endif

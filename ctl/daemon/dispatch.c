@@ -1,0 +1,430 @@
+/*
+ * dispatch.c — one handler per request type, and what happens when a
+ * registered process dies or its connection goes.
+ *
+ * Runs on the main thread only. Payloads were validated by tg_msg_check
+ * (sizes, string termination, enum ranges); handlers check meaning.
+ * Identity is the connection's (kernel) peer, never a message field.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define RULE_EXPIRED "reservation-expired"
+#define RUN_END_DRAIN_ROUNDS 64
+
+static void
+reject(struct tgd *d, struct conn *c, const struct tg_hdr *h, int code,
+    const char *text)
+{
+	tgd_count(d->health.rejected_messages, 1);
+	control_fail(d, c, h->version, h->seq, code, "%s", text);
+}
+
+static void
+watch_pid(struct tgd *d, struct conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &c->ev_pid };
+
+	if (c->pid_watched || c->peer.pidfd < 0)
+		return;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, c->peer.pidfd, &ev) == 0)
+		c->pid_watched = 1;
+	else
+		log_warn("%s: pidfd of %d", __func__, (int)c->peer.pid);
+}
+
+static struct proc *
+proc_new(struct tgd *d, struct conn *c, uint16_t version,
+    const struct tg_register *r)
+{
+	struct proc *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->owner.id = ++d->next_proc_id;
+	p->conn = c;
+	p->peer = &c->peer;
+	tg_strlcpy(p->tags, r->tags, sizeof(p->tags));
+	tg_strlcpy(p->run_token, r->run, sizeof(p->run_token));
+	if (p->run_token[0] && (p->run = runs_find(&d->runs, p->run_token)))
+		p->run->processes++;
+	run_ref(p->run);
+	p->mode = r->mode;
+	p->covers = r->covers;
+	p->proto_version = version;
+	return p;
+}
+
+static void
+proc_link(struct tgd *d, struct proc *p)
+{
+	htab_insert(&d->procs, &p->hn, htab_hash64(p->owner.id, 0));
+	p->all_next = d->procs_all;
+	if (d->procs_all)
+		d->procs_all->all_prev = &p->all_next;
+	p->all_prev = &d->procs_all;
+	d->procs_all = p;
+	tgd_count(d->health.registered_processes, 1);
+}
+
+static void
+proc_destroy(struct tgd *d, struct proc *p, int linked)
+{
+	if (linked) {
+		htab_remove(&d->procs, &p->hn);
+		*p->all_prev = p->all_next;
+		if (p->all_next)
+			p->all_next->all_prev = p->all_prev;
+		__atomic_sub_fetch(&d->health.registered_processes, 1,
+		    __ATOMIC_RELAXED);
+	}
+	if (p->run)
+		p->run->processes--;
+	run_unref(p->run);
+	proc_pages_free(p);
+	free(p);
+}
+
+static void
+on_register(struct tgd *d, struct conn *c, const struct tg_hdr *h,
+    const struct tg_register *r)
+{
+	struct tg_registered reg;
+	struct proc *p;
+	int fds[2];
+
+	if (c->proc) {
+		reject(d, c, h, TG_ERR_BAD_FIELD, "this connection is already "
+		    "registered; a new process must connect anew");
+		return;
+	}
+	peer_identify(&c->peer);
+	if ((p = proc_new(d, c, h->version, r)) == NULL ||
+	    proc_pages_create(p, fds) == -1) {
+		if (p)
+			proc_destroy(d, p, 0);
+		control_fail(d, c, h->version, h->seq, TG_ERR_INTERNAL,
+		    "cannot create the process pages");
+		return;
+	}
+	memset(&reg, 0, sizeof(reg));
+	reg.daemon_version = TG_PROTO_VERSION;
+	reg.page_version = TG_PAGE_VERSION;
+	reg.process_id = p->owner.id;
+	if (control_send_fds(d, c, TG_MSG_REGISTERED, h->version, h->seq,
+	    &reg, sizeof(reg), fds, 2) == -1) {
+		close(fds[0]);
+		close(fds[1]);
+		proc_destroy(d, p, 0);
+		control_fail(d, c, h->version, h->seq, TG_ERR_INTERNAL,
+		    "cannot pass the process pages");
+		return;
+	}
+	/* Ours stay mapped; the shim has its own fds now. */
+	close(fds[0]);
+	close(fds[1]);
+	proc_link(d, p);
+	c->proc = p;
+	watch_pid(d, c);
+	log_debug("%s: pid %d id %llu tags \"%s\" run \"%s\"", __func__,
+	    (int)c->peer.pid, (unsigned long long)p->owner.id, p->tags,
+	    p->run_token);
+}
+
+/* The admission path: no allocation but the reservation, no clock, no
+ * log, no SQLite. */
+static void
+on_admit(struct tgd *d, struct conn *c, const struct tg_hdr *h,
+    const struct tg_admit *a)
+{
+	struct proc *p = c->proc;
+	struct tg_verdict v;
+
+	if (p == NULL) {
+		reject(d, c, h, TG_ERR_NOT_REGISTERED, "register first");
+		return;
+	}
+	if (admit_request(&d->admit, &p->owner, p->run,
+	    tgd_price(d, a->provider, a->model), a, &v) == -1) {
+		if (errno == EEXIST)
+			reject(d, c, h, TG_ERR_BAD_FIELD,
+			    "admit_id already has a reservation");
+		else
+			control_fail(d, c, h->version, h->seq, TG_ERR_INTERNAL,
+			    "out of memory");
+		return;
+	}
+	/* In observe mode the shim sends the request anyway and reports it:
+	 * only an enforced refusal is a refused record. */
+	if (v.decision == TG_DENY && p->mode == TG_MODE_ENFORCE)
+		record_refused(d, p, a, &v);
+	control_send(d, c, TG_MSG_VERDICT, h->version, h->seq, &v, sizeof(v));
+}
+
+static void
+on_release(struct tgd *d, struct conn *c, const struct tg_hdr *h,
+    const struct tg_release *r)
+{
+	if (c->proc == NULL) {
+		reject(d, c, h, TG_ERR_NOT_REGISTERED, "register first");
+		return;
+	}
+	admit_release(&d->admit, &c->proc->owner, r->admit_id);
+	control_send(d, c, TG_MSG_OK, h->version, h->seq, NULL, 0);
+}
+
+static void
+send_doc(struct tgd *d, struct conn *c, const struct tg_hdr *h, json_t *doc)
+{
+	if (doc == NULL) {
+		control_fail(d, c, h->version, h->seq, TG_ERR_INTERNAL,
+		    "cannot build the document");
+		return;
+	}
+	control_send_json(d, c, h->version, h->seq, doc);
+	json_decref(doc);
+}
+
+static void
+on_report(struct tgd *d, struct conn *c, const struct tg_hdr *h,
+    const struct tg_report_req *r)
+{
+	struct ledger_query q = { 0 };
+	char err[200] = "";
+	json_t *doc;
+
+	q.since_ns = r->since_ns;
+	q.until_ns = r->until_ns ? r->until_ns : tgd_now_ns();
+	q.by = r->by;
+	q.run = r->run;
+	/* DESIGN.md: a non-root user's reports show only that user's rows. */
+	q.has_uid = c->peer.uid != 0;
+	q.uid = c->peer.uid;
+	if ((doc = ledger_report(d->rlg, &q, err, sizeof(err))) == NULL) {
+		reject(d, c, h, TG_ERR_BAD_FIELD, err[0] ? err : "report failed");
+		return;
+	}
+	send_doc(d, c, h, doc);
+}
+
+static void
+on_run_begin(struct tgd *d, struct conn *c, const struct tg_hdr *h,
+    const struct tg_run_begin *b)
+{
+	if (b->run[0] == '\0') {
+		reject(d, c, h, TG_ERR_BAD_FIELD, "run token is empty");
+		return;
+	}
+	if (runs_begin(&d->runs, b->run, b->budget_nano_usd, b->tags,
+	    c->peer.uid) == NULL) {
+		if (errno == EEXIST)
+			reject(d, c, h, TG_ERR_BAD_FIELD, "run already exists");
+		else
+			control_fail(d, c, h->version, h->seq, TG_ERR_INTERNAL,
+			    "out of memory");
+		return;
+	}
+	log_debug("%s: run %s budget %lld", __func__, b->run,
+	    (long long)b->budget_nano_usd);
+	control_send(d, c, TG_MSG_OK, h->version, h->seq, NULL, 0);
+}
+
+/* A process of the run may have sent its last RECORDs and exited just
+ * before tollctl asked RUN_END: read what its connection still holds and
+ * settle its death before summing up. */
+static void
+run_drain(struct tgd *d, struct run *r)
+{
+	struct { int fd; uint32_t gen; } *v;
+	size_t n = 0, cap = 0;
+	struct proc *p;
+
+	for (p = d->procs_all; p; p = p->all_next)
+		if (p->run == r)
+			cap++;
+	if (cap == 0 || (v = calloc(cap, sizeof(*v))) == NULL)
+		return;
+	for (p = d->procs_all; p && n < cap; p = p->all_next)
+		if (p->run == r)
+			v[n].fd = p->conn->fd, v[n++].gen = p->conn->gen;
+	for (size_t i = 0; i < n; i++) {
+		struct conn *pc;
+		struct pollfd pf;
+
+		for (int k = 0; k < RUN_END_DRAIN_ROUNDS; k++) {
+			if ((pc = control_conn(d, v[i].fd, v[i].gen)) == NULL ||
+			    control_read(d, pc) < CONTROL_READ_BURST)
+				break;
+		}
+		if ((pc = control_conn(d, v[i].fd, v[i].gen)) == NULL ||
+		    pc->peer.pidfd < 0)
+			continue;
+		pf = (struct pollfd){ .fd = pc->peer.pidfd, .events = POLLIN };
+		if (poll(&pf, 1, 0) == 1)
+			dispatch_proc_died(d, pc);
+	}
+	free(v);
+}
+
+static void
+on_run_end(struct tgd *d, struct conn *c, const struct tg_hdr *h,
+    const struct tg_run_end *e)
+{
+	struct run *r = runs_find(&d->runs, e->run);
+
+	if (r == NULL) {
+		reject(d, c, h, TG_ERR_NOT_FOUND, "no such run");
+		return;
+	}
+	if (c->peer.uid != 0 && c->peer.uid != r->owner) {
+		control_fail(d, c, h->version, h->seq, TG_ERR_PERMISSION,
+		    "run belongs to another user");
+		return;
+	}
+	if (r->end_waiting) {
+		reject(d, c, h, TG_ERR_BAD_FIELD, "run is already ending");
+		return;
+	}
+	run_ref(r);
+	r->end_waiting = 1;
+	r->end_fd = c->fd;
+	r->end_gen = c->gen;
+	r->end_seq = h->seq;
+	r->end_version = h->version;
+	r->end_uid = c->peer.uid;
+	run_drain(d, r);
+	/* Otherwise the last in-flight record's completion finishes it. */
+	if (r->inflight == 0)
+		dispatch_run_finish(d, r);
+}
+
+static json_t *
+run_json(const struct run *r)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:b}", "token", r->token,
+	    "budget_nano_usd", (json_int_t)r->budget,
+	    "spent_nano_usd", (json_int_t)r->spent,
+	    "refused_requests", (json_int_t)r->refused,
+	    "budget_exceeded", run_budget_exceeded(r));
+}
+
+void
+dispatch_run_finish(struct tgd *d, struct run *r)
+{
+	struct ledger_query q = { 0 };
+	struct conn *c = control_conn(d, r->end_fd, r->end_gen);
+	char err[200] = "";
+	json_t *doc;
+
+	q.until_ns = tgd_now_ns() + 1;
+	q.by = "model";
+	q.run = r->token;
+	q.has_uid = r->end_uid != 0;
+	q.uid = r->end_uid;
+	doc = ledger_report(d->rlg, &q, err, sizeof(err));
+	if (doc && json_object_set_new(doc, "run", run_json(r)) == -1) {
+		json_decref(doc);
+		doc = NULL;
+	}
+	if (c && doc)
+		control_send_json(d, c, r->end_version, r->end_seq, doc);
+	else if (c)
+		control_fail(d, c, r->end_version, r->end_seq, TG_ERR_INTERNAL,
+		    "run summary: %s", err[0] ? err : "out of memory");
+	json_decref(doc);
+	r->end_waiting = 0;
+	runs_remove(&d->runs, r);
+	run_unref(r);
+}
+
+void
+dispatch(struct tgd *d, struct conn *c, const struct tg_hdr *h,
+    const void *payload)
+{
+	switch (h->type) {
+	case TG_MSG_REGISTER:
+		on_register(d, c, h, payload);
+		break;
+	case TG_MSG_ADMIT:
+		on_admit(d, c, h, payload);
+		break;
+	case TG_MSG_RECORD:
+		record_client(d, c, h->version, h->seq, payload);
+		break;
+	case TG_MSG_RELEASE:
+		on_release(d, c, h, payload);
+		break;
+	case TG_MSG_STATUS:
+		send_doc(d, c, h, status_json(d));
+		break;
+	case TG_MSG_TOP:
+		send_doc(d, c, h, top_json(d));
+		break;
+	case TG_MSG_REPORT:
+		on_report(d, c, h, payload);
+		break;
+	case TG_MSG_RUN_BEGIN:
+		on_run_begin(d, c, h, payload);
+		break;
+	case TG_MSG_RUN_END:
+		on_run_end(d, c, h, payload);
+		break;
+	default:
+		reject(d, c, h, TG_ERR_BAD_TYPE, "not a request type");
+		break;
+	}
+}
+
+struct expire_ctx {
+	struct tgd *d;
+	struct proc *p;
+};
+
+static void
+expire_one(const struct resv *r, void *arg)
+{
+	struct expire_ctx *x = arg;
+
+	record_expired(x->d, x->p, r);
+}
+
+void
+dispatch_proc_died(struct tgd *d, struct conn *c)
+{
+	struct proc *p = c->proc;
+	struct expire_ctx x = { d, p };
+
+	if (c->pid_watched) {
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->peer.pidfd, NULL);
+		c->pid_watched = 0;
+	}
+	if (p == NULL || p->dead)
+		return;
+	p->dead = 1;
+	log_debug("%s: pid %d exited with %zu reservations", __func__,
+	    (int)c->peer.pid, p->owner.n);
+	admit_expire(&d->admit, &p->owner, expire_one, &x);
+}
+
+void
+dispatch_conn_gone(struct tgd *d, struct conn *c)
+{
+	struct proc *p = c->proc;
+	struct expire_ctx x = { d, p };
+
+	if (p == NULL)
+		return;
+	/* At shutdown the process lives on and will settle with the next
+	 * daemon: its reservations are dropped, not turned into estimates. */
+	admit_expire(&d->admit, &p->owner, d->stop ? NULL : expire_one, &x);
+	c->proc = NULL;
+	proc_destroy(d, p, 1);
+}

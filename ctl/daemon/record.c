@@ -1,0 +1,427 @@
+/*
+ * record.c — settlement: a RECORD (or a record the daemon makes itself:
+ * refused admissions, expired reservations) is resolved, priced, moved
+ * into its run's pending money and handed to the ledger writer thread.
+ * When the writer reports the batch committed, pending becomes spent (for a
+ * new id; a repeated id spends nothing), the counters and /metrics move,
+ * and the client gets TG_MSG_ACK — never before COMMIT. A connection that
+ * went away meanwhile is recognised by its generation number, so a reused
+ * fd never receives another client's ACK.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+
+#define TAKE_MAX 512
+
+struct pending {
+	struct hnode hn;
+	struct pending *bl_next;
+	uint64_t cookie;
+	int fd;                 /* -1: nobody to acknowledge */
+	uint32_t gen;
+	uint32_t seq;
+	uint16_t version;
+	uint64_t proc_id;
+	struct run *run;        /* reference */
+	struct ledger_entry e;
+};
+
+int64_t
+tgd_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t
+tgd_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+const struct tg_price *
+tgd_price(struct tgd *d, const char *provider, const char *model)
+{
+	return d->prices ? tg_prices_find(d->prices, provider, model) : NULL;
+}
+
+int
+record_init(struct tgd *d)
+{
+	struct records *rs = &d->recs;
+
+	memset(rs, 0, sizeof(*rs));
+	if (getrandom(&rs->id_hi, sizeof(rs->id_hi), 0) != sizeof(rs->id_hi))
+		rs->id_hi = (uint64_t)tgd_now_ns() ^ (uint64_t)getpid() << 32;
+	return htab_init(&rs->tab, 1024);
+}
+
+/* Ids of records the daemon makes: a random half per daemon start, then a
+ * counter; they never collide with each other, and a client's random ids
+ * collide with them as likely as with each other's. */
+static void
+record_make_id(struct tgd *d, uint8_t id[16])
+{
+	uint64_t lo = ++d->recs.id_lo;
+
+	memcpy(id, &d->recs.id_hi, 8);
+	memcpy(id + 8, &lo, 8);
+}
+
+/* GPU records: model names the GPU ("H100"); priced by held time. */
+static int
+gpu_cost(struct tgd *d, struct ledger_entry *e)
+{
+	const tg_pico_usd *pps = d->prices ?
+	    tg_prices_gpu(d->prices, e->rec.model) : NULL;
+	__int128 pico_ns;
+
+	if (pps == NULL)
+		return 1;
+	pico_ns = (__int128)*pps * (__int128)e->rec.gpu_held_ns;
+	/* pico-USD/s × ns = 1e-21 USD; nano-USD is 1e-9: / 1e12, half-up. */
+	e->cost_nano_usd = (tg_nano_usd)((pico_ns + 500000000000LL) /
+	    1000000000000LL);
+	return 0;
+}
+
+/* Prices e in place: 0, or -1 when the token counts do not add up. */
+static int
+record_price(struct tgd *d, struct ledger_entry *e)
+{
+	const struct tg_price *p;
+
+	e->cost_nano_usd = 0;
+	e->unpriced = 0;
+	if (e->rec.kind == TG_KIND_GPU) {
+		e->unpriced = gpu_cost(d, e);
+		return 0;
+	}
+	if ((p = tgd_price(d, e->rec.provider, e->rec.model)) == NULL) {
+		/* A refusal cost nothing whatever the price: not unpriced. */
+		e->unpriced = !(e->rec.flags & TG_REC_REFUSED);
+		return 0;
+	}
+	return tg_record_cost(p, &e->rec, &e->cost_nano_usd);
+}
+
+static void
+set_identity(struct ledger_entry *e, const struct peer *pe)
+{
+	e->pid = pe->pid;
+	e->uid = pe->uid;
+	e->rec.pid = pe->pid;
+	tg_strlcpy(e->rec.exe, pe->exe, sizeof(e->rec.exe));
+	tg_strlcpy(e->cgroup, pe->cgroup, sizeof(e->cgroup));
+}
+
+static void
+set_tags(struct ledger_entry *e, const struct proc *p, const struct run *r)
+{
+	if (e->rec.tags[0])
+		return;
+	if (p && p->tags[0])
+		tg_strlcpy(e->rec.tags, p->tags, sizeof(e->rec.tags));
+	else if (r)
+		tg_strlcpy(e->rec.tags, r->tags, sizeof(e->rec.tags));
+}
+
+static void
+backlog_push(struct records *rs, struct pending *pd)
+{
+	pd->bl_next = NULL;
+	if (rs->bl_tail)
+		rs->bl_tail->bl_next = pd;
+	else
+		rs->bl_head = pd;
+	rs->bl_tail = pd;
+}
+
+/* Hand what waits to the writer, in order, until it is full. */
+static void
+backlog_flush(struct tgd *d)
+{
+	struct records *rs = &d->recs;
+	struct pending *pd;
+
+	while ((pd = rs->bl_head)) {
+		if (ledger_writer_submit(d->writer, &pd->e, pd->cookie) == -1)
+			return;
+		rs->bl_head = pd->bl_next;
+		if (rs->bl_head == NULL)
+			rs->bl_tail = NULL;
+	}
+}
+
+/* Takes ownership of pd. */
+static void
+record_submit(struct tgd *d, struct pending *pd, struct run *run)
+{
+	struct records *rs = &d->recs;
+
+	pd->cookie = ++rs->next_cookie;
+	pd->run = run_ref(run);
+	if (run) {
+		run->pending += pd->e.cost_nano_usd;
+		run->inflight++;
+	}
+	htab_insert(&rs->tab, &pd->hn, htab_hash64(pd->cookie, 0));
+	if (rs->bl_head ||
+	    ledger_writer_submit(d->writer, &pd->e, pd->cookie) == -1)
+		backlog_push(rs, pd);
+}
+
+static struct pending *
+pending_new(void)
+{
+	struct pending *pd = calloc(1, sizeof(*pd));
+
+	if (pd)
+		pd->fd = -1;
+	else
+		log_warnx("%s: out of memory: a record is lost", __func__);
+	return pd;
+}
+
+static struct run *
+client_run(struct tgd *d, struct proc *p, const struct tg_record *r)
+{
+	if (!(r->flags & TG_REC_REPLAYED))
+		return p ? p->run : NULL;
+	return r->run[0] ? runs_find(&d->runs, r->run) : NULL;
+}
+
+void
+record_client(struct tgd *d, struct conn *c, uint16_t version, uint32_t seq,
+    const struct tg_record *r)
+{
+	struct proc *p = c->proc;
+	struct pending *pd;
+	struct run *run = client_run(d, p, r);
+
+	if ((pd = pending_new()) == NULL) {
+		control_fail(d, c, version, seq, TG_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	pd->e.rec = *r;
+	if (r->flags & TG_REC_REPLAYED) {
+		/* Keeps its spooled pid/exe/run; the uid is the sender's. */
+		pd->e.pid = r->pid;
+		pd->e.uid = c->peer.uid;
+		tgd_count(d->health.spool_replays, 1);
+	} else {
+		peer_identify(&c->peer);
+		set_identity(&pd->e, &c->peer);
+		tg_strlcpy(pd->e.rec.run, p ? p->run_token : "",
+		    sizeof(pd->e.rec.run));
+	}
+	set_tags(&pd->e, p, run);
+	if (record_price(d, &pd->e) == -1) {
+		free(pd);
+		tgd_count(d->health.rejected_messages, 1);
+		control_fail(d, c, version, seq, TG_ERR_BAD_FIELD, "cached + "
+		    "cache_write tokens exceed input tokens, or cost overflows");
+		return;
+	}
+	if (p && r->admit_id)
+		admit_release(&d->admit, &p->owner, r->admit_id);
+	pd->fd = c->fd;
+	pd->gen = c->gen;
+	pd->seq = seq;
+	pd->version = version;
+	pd->proc_id = p ? p->owner.id : 0;
+	record_submit(d, pd, run);
+}
+
+/* A record the daemon writes on a process's behalf. */
+static struct pending *
+record_own(struct proc *p, uint64_t admit_id, const char *provider,
+    const char *model, const char *endpoint)
+{
+	struct pending *pd = pending_new();
+	struct tg_record *rec;
+
+	if (pd == NULL)
+		return NULL;
+	rec = &pd->e.rec;
+	rec->admit_id = admit_id;
+	rec->event_time_ns = tgd_now_ns();
+	rec->kind = TG_KIND_LLM;
+	rec->source = TG_SOURCE_SHIM;
+	tg_strlcpy(rec->provider, provider, sizeof(rec->provider));
+	tg_strlcpy(rec->model, model, sizeof(rec->model));
+	tg_strlcpy(rec->endpoint, endpoint, sizeof(rec->endpoint));
+	tg_strlcpy(rec->run, p->run_token, sizeof(rec->run));
+	set_identity(&pd->e, p->peer);
+	set_tags(&pd->e, p, p->run);
+	pd->proc_id = p->owner.id;
+	return pd;
+}
+
+void
+record_refused(struct tgd *d, struct proc *p, const struct tg_admit *a,
+    const struct tg_verdict *v)
+{
+	struct pending *pd = record_own(p, a->admit_id, a->provider, a->model,
+	    a->endpoint);
+
+	if (pd == NULL)
+		return;
+	record_make_id(d, pd->e.rec.id);
+	pd->e.rec.flags = TG_REC_REFUSED;
+	tg_strlcpy(pd->e.rec.decision, "deny", sizeof(pd->e.rec.decision));
+	tg_strlcpy(pd->e.rec.rule, v->rule, sizeof(pd->e.rec.rule));
+	record_submit(d, pd, p->run);
+}
+
+/* The reserved estimates become the record: tokens = est input and the
+ * max output the reservation was computed from, flagged estimated. */
+void
+record_expired(struct tgd *d, struct proc *p, const struct resv *r)
+{
+	struct pending *pd = record_own(p, r->admit_id, r->provider, r->model,
+	    r->endpoint);
+
+	if (pd == NULL)
+		return;
+	record_make_id(d, pd->e.rec.id);
+	pd->e.rec.flags = TG_REC_ESTIMATED;
+	pd->e.rec.input_tokens = r->est_input;
+	pd->e.rec.output_tokens = r->max_output;
+	tg_strlcpy(pd->e.rec.decision, "allow", sizeof(pd->e.rec.decision));
+	tg_strlcpy(pd->e.rec.rule, "reservation-expired",
+	    sizeof(pd->e.rec.rule));
+	if (record_price(d, &pd->e) == -1) {
+		pd->e.cost_nano_usd = 0;
+		pd->e.unpriced = 1;
+	}
+	record_submit(d, pd, r->run);
+}
+
+static void
+proc_sums(struct tgd *d, const struct pending *pd)
+{
+	uint64_t h = htab_hash64(pd->proc_id, 0);
+	const struct tg_record *r = &pd->e.rec;
+
+	for (struct hnode *n = htab_chain(&d->procs, h); n; n = n->next) {
+		struct proc *p = HTAB_ENTRY(n, struct proc, hn);
+
+		if (n->hash != h || p->owner.id != pd->proc_id)
+			continue;
+		if (r->kind == TG_KIND_LLM && !(r->flags & TG_REC_REFUSED))
+			p->requests++;
+		p->input_tokens += r->input_tokens;
+		p->output_tokens += r->output_tokens;
+		p->gpu_launches += r->gpu_launches;
+		p->cost += pd->e.cost_nano_usd;
+		return;
+	}
+}
+
+static void
+record_done(struct tgd *d, struct pending *pd, const struct ledger_done *dn)
+{
+	struct conn *c = pd->fd >= 0 ? control_conn(d, pd->fd, pd->gen) : NULL;
+	struct run *run = pd->run;
+	int fresh = dn->ok && dn->inserted;
+
+	if (run) {
+		run->pending -= pd->e.cost_nano_usd;
+		run->inflight--;
+		if (fresh)
+			run->spent += pd->e.cost_nano_usd;
+	}
+	if (fresh) {
+		tgd_count(d->health.records_written, 1);
+		if (pd->e.unpriced)
+			tgd_count(d->health.unpriced_records, 1);
+		if (d->metrics)
+			metrics_add(d->metrics, &pd->e);
+		if (pd->proc_id)
+			proc_sums(d, pd);
+	}
+	if (!dn->ok)
+		tgd_count(d->health.ledger_errors, 1);
+	if (c && dn->ok) {
+		struct tg_ack ack = { .inserted = (uint32_t)dn->inserted };
+
+		memcpy(ack.id, pd->e.rec.id, sizeof(ack.id));
+		control_send(d, c, TG_MSG_ACK, pd->version, pd->seq, &ack,
+		    sizeof(ack));
+	} else if (c) {
+		control_fail(d, c, pd->version, pd->seq, TG_ERR_INTERNAL,
+		    "ledger write failed; keep the record and send it again");
+	}
+	if (run && run->end_waiting && run->inflight == 0)
+		dispatch_run_finish(d, run);
+	run_unref(run);
+	free(pd);
+}
+
+static struct pending *
+pending_take(struct records *rs, uint64_t cookie)
+{
+	uint64_t h = htab_hash64(cookie, 0);
+
+	for (struct hnode *n = htab_chain(&rs->tab, h); n; n = n->next) {
+		struct pending *pd = HTAB_ENTRY(n, struct pending, hn);
+
+		if (n->hash == h && pd->cookie == cookie) {
+			htab_remove(&rs->tab, n);
+			return pd;
+		}
+	}
+	return NULL;
+}
+
+void
+record_collect(struct tgd *d)
+{
+	struct ledger_done dn[TAKE_MAX];
+	size_t n;
+
+	while ((n = ledger_writer_take(d->writer, dn, TAKE_MAX)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			struct pending *pd = pending_take(&d->recs, dn[i].cookie);
+
+			if (pd)
+				record_done(d, pd, &dn[i]);
+		}
+		backlog_flush(d);
+	}
+	backlog_flush(d);
+}
+
+/* At exit: everything handed over is committed and acknowledged before the
+ * writer stops. Bounded: a writer that cannot commit (disk gone) leaves
+ * the clients' spools to replay. */
+void
+record_drain(struct tgd *d)
+{
+	int64_t deadline = tgd_mono_ns() + 30LL * 1000000000LL;
+	struct pollfd pf = { .fd = ledger_writer_fd(d->writer), .events = POLLIN };
+
+	while (d->recs.tab.n > 0 && tgd_mono_ns() < deadline) {
+		backlog_flush(d);
+		poll(&pf, 1, 100);
+		record_collect(d);
+	}
+	if (d->recs.tab.n > 0)
+		log_warnx("%s: %zu records not committed at exit", __func__,
+		    d->recs.tab.n);
+}

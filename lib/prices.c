@@ -1,0 +1,509 @@
+/*
+ * prices.c — load, merge and look up the price table (format in prices.h).
+ *
+ * Files carry USD per million tokens (what providers publish); the table
+ * holds pico-USD per token, an exact integer (usd_per_mtok × 10^6). Every
+ * value is validated; an error names the file, the JSON path and what was
+ * expected, e.g. "prices.json: models.gpt-4o.input_usd_per_mtok: expected a
+ * number". A failed load or merge leaves the table as it was.
+ *
+ * Entries are kept in one array sorted by key for bsearch; the table is
+ * read-mostly (loaded at start and on SIGHUP).
+ */
+#include "prices.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#define PRICES_SCHEMA_VERSION 1
+#define KEY_MAX 200
+#define USD_PER_MTOK_MAX 1e9   /* $1,000 per token: beyond any real price */
+#define USD_PER_HOUR_MAX 1e6
+
+struct price_ent {
+	char *key; /* "gpt-4o" or "azure/gpt-4o" */
+	struct tg_price p;
+};
+
+struct gpu_ent {
+	char *name;
+	tg_pico_usd pico_per_sec;
+};
+
+struct tg_prices {
+	struct price_ent *ents;
+	size_t n;
+	struct gpu_ent *gpus;
+	size_t ngpus;
+};
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int
+ent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct price_ent *)a)->key,
+	    ((const struct price_ent *)b)->key);
+}
+
+static int
+gpu_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct gpu_ent *)a)->name,
+	    ((const struct gpu_ent *)b)->name);
+}
+
+/* A JSON number in [0, max] → pico-USD with `scale`. Returns NULL, or
+ * what was wrong. */
+static const char *
+get_money(json_t *v, double max, double scale, tg_pico_usd *out)
+{
+	double d;
+
+	if (!json_is_number(v))
+		return "expected a number";
+	d = json_number_value(v);
+	if (!isfinite(d) || d < 0 || d > max)
+		return max == USD_PER_HOUR_MAX ?
+		    "expected a number from 0 to 1000000" :
+		    "expected a number from 0 to 1000000000";
+	*out = llround(d * scale);
+	return NULL;
+}
+
+static const char *const model_keys[] = { "provider", "input_usd_per_mtok",
+	"output_usd_per_mtok", "cached_input_usd_per_mtok",
+	"cache_write_usd_per_mtok", "max_output_tokens", "mode", NULL };
+
+static int
+known_key(const char *const *keys, const char *k)
+{
+	for (; *keys; keys++)
+		if (strcmp(*keys, k) == 0)
+			return 1;
+	return 0;
+}
+
+#define PRICE_ERR(what) do { \
+	seterr(err, errlen, "%s: models.%s.%s", file, name, what); \
+	return -1; \
+} while (0)
+
+/* A price field of model `name`: required, or optional (then *out keeps
+ * its value when absent). */
+static int
+price_field(const char *file, const char *name, json_t *m, const char *field,
+    int required, tg_pico_usd *out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(m, field);
+	const char *why;
+
+	if (v == NULL && !required)
+		return 0;
+	if ((why = get_money(v, USD_PER_MTOK_MAX, 1e6, out)) == NULL)
+		return 0;
+	seterr(err, errlen, "%s: models.%s.%s: %s", file, name, field, why);
+	return -1;
+}
+
+/* One "models" entry → *p. */
+static int
+parse_model(const char *file, const char *name, json_t *m, struct tg_price *p,
+    char *err, size_t errlen)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(m)) {
+		seterr(err, errlen, "%s: models.%s: expected an object", file,
+		    name);
+		return -1;
+	}
+	json_object_foreach(m, k, v) {
+		if (!known_key(model_keys, k)) {
+			seterr(err, errlen, "%s: models.%s.%s: unknown key", file,
+			    name, k);
+			return -1;
+		}
+	}
+	memset(p, 0, sizeof(*p));
+	if ((v = json_object_get(m, "provider")) && !json_is_string(v))
+		PRICE_ERR("provider: expected a string");
+	if ((v = json_object_get(m, "mode")) && !json_is_string(v))
+		PRICE_ERR("mode: expected a string");
+	if (price_field(file, name, m, "input_usd_per_mtok", 1, &p->input,
+	    err, errlen) == -1 ||
+	    price_field(file, name, m, "output_usd_per_mtok", 1, &p->output,
+	    err, errlen) == -1)
+		return -1;
+	p->cached_input = p->cache_write = p->input;
+	if (price_field(file, name, m, "cached_input_usd_per_mtok", 0,
+	    &p->cached_input, err, errlen) == -1 ||
+	    price_field(file, name, m, "cache_write_usd_per_mtok", 0,
+	    &p->cache_write, err, errlen) == -1)
+		return -1;
+	if ((v = json_object_get(m, "max_output_tokens"))) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			PRICE_ERR("max_output_tokens: expected an integer >= 0");
+		p->max_output_tokens = (uint64_t)json_integer_value(v);
+	}
+	return 0;
+}
+
+static int
+key_ok(const char *k)
+{
+	size_t n = strlen(k);
+
+	return n > 0 && n <= KEY_MAX;
+}
+
+/* Add or replace one entry of t. */
+static int
+put_model(struct tg_prices *t, const char *key, const struct tg_price *p)
+{
+	struct price_ent probe = { (char *)key, { 0 } }, *e, *ne;
+
+	e = t->n ? bsearch(&probe, t->ents, t->n, sizeof(*t->ents),
+	    ent_cmp) : NULL;
+	if (e) {
+		e->p = *p;
+		return 0;
+	}
+	ne = realloc(t->ents, (t->n + 1) * sizeof(*ne));
+	if (ne == NULL)
+		return -1;
+	t->ents = ne;
+	if ((ne[t->n].key = strdup(key)) == NULL)
+		return -1;
+	ne[t->n].p = *p;
+	t->n++;
+	/* Keep sorted so the next put and every lookup can bsearch. */
+	qsort(t->ents, t->n, sizeof(*t->ents), ent_cmp);
+	return 0;
+}
+
+static int
+put_gpu(struct tg_prices *t, const char *name, tg_pico_usd v)
+{
+	struct gpu_ent probe = { (char *)name, 0 }, *e, *ng;
+
+	e = t->ngpus ? bsearch(&probe, t->gpus, t->ngpus, sizeof(*t->gpus),
+	    gpu_cmp) : NULL;
+	if (e) {
+		e->pico_per_sec = v;
+		return 0;
+	}
+	ng = realloc(t->gpus, (t->ngpus + 1) * sizeof(*ng));
+	if (ng == NULL)
+		return -1;
+	t->gpus = ng;
+	if ((ng[t->ngpus].name = strdup(name)) == NULL)
+		return -1;
+	ng[t->ngpus].pico_per_sec = v;
+	t->ngpus++;
+	qsort(t->gpus, t->ngpus, sizeof(*t->gpus), gpu_cmp);
+	return 0;
+}
+
+/* Validate every model of the file first, then apply: all or nothing. */
+static int
+apply_models(struct tg_prices *t, const char *file, json_t *models,
+    char *err, size_t errlen)
+{
+	struct tg_price *ps;
+	const char *k;
+	json_t *m;
+	size_t i = 0;
+
+	if (models == NULL)
+		return 0;
+	if (!json_is_object(models)) {
+		seterr(err, errlen, "%s: models: expected an object", file);
+		return -1;
+	}
+	ps = calloc(json_object_size(models) + 1, sizeof(*ps));
+	if (ps == NULL) {
+		seterr(err, errlen, "%s: out of memory", file);
+		return -1;
+	}
+	json_object_foreach(models, k, m) {
+		if (!key_ok(k)) {
+			seterr(err, errlen, "%s: models: a model name must be "
+			    "1 to %d bytes", file, KEY_MAX);
+			free(ps);
+			return -1;
+		}
+		if (parse_model(file, k, m, &ps[i++], err, errlen) == -1) {
+			free(ps);
+			return -1;
+		}
+	}
+	i = 0;
+	json_object_foreach(models, k, m) {
+		if (put_model(t, k, &ps[i++]) == -1) {
+			seterr(err, errlen, "%s: out of memory", file);
+			free(ps);
+			return -1;
+		}
+	}
+	free(ps);
+	return 0;
+}
+
+static int
+check_gpus(const char *file, json_t *gpus, char *err, size_t errlen)
+{
+	const char *k, *f, *why;
+	json_t *g, *v;
+	tg_pico_usd dummy;
+
+	if (!json_is_object(gpus)) {
+		seterr(err, errlen, "%s: gpus: expected an object", file);
+		return -1;
+	}
+	json_object_foreach(gpus, k, g) {
+		if (!key_ok(k) || !json_is_object(g)) {
+			seterr(err, errlen, "%s: gpus.%s: expected an object",
+			    file, k);
+			return -1;
+		}
+		json_object_foreach(g, f, v) {
+			if (strcmp(f, "usd_per_hour") != 0) {
+				seterr(err, errlen, "%s: gpus.%s.%s: unknown key",
+				    file, k, f);
+				return -1;
+			}
+		}
+		if ((why = get_money(json_object_get(g, "usd_per_hour"),
+		    USD_PER_HOUR_MAX, 1, &dummy)) != NULL) {
+			seterr(err, errlen, "%s: gpus.%s.usd_per_hour: %s", file,
+			    k, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+apply_gpus(struct tg_prices *t, const char *file, json_t *gpus, char *err,
+    size_t errlen)
+{
+	const char *k;
+	json_t *g;
+	double usd;
+
+	if (gpus == NULL)
+		return 0;
+	if (check_gpus(file, gpus, err, errlen) == -1)
+		return -1;
+	json_object_foreach(gpus, k, g) {
+		usd = json_number_value(json_object_get(g, "usd_per_hour"));
+		/* $/hour → pico-USD/second, rounded to nearest. */
+		if (put_gpu(t, k, llround(usd * 1e12 / 3600.0)) == -1) {
+			seterr(err, errlen, "%s: out of memory", file);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const char *const top_keys[] = { "schema_version", "source", "as_of",
+	"gpus_source", "license", "note", "models", "gpus", NULL };
+
+static int
+check_top(const char *file, json_t *root, char *err, size_t errlen)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(root)) {
+		seterr(err, errlen, "%s: expected a JSON object", file);
+		return -1;
+	}
+	json_object_foreach(root, k, v) {
+		if (!known_key(top_keys, k)) {
+			seterr(err, errlen, "%s: %s: unknown key", file, k);
+			return -1;
+		}
+	}
+	v = json_object_get(root, "schema_version");
+	if (!json_is_integer(v) ||
+	    json_integer_value(v) != PRICES_SCHEMA_VERSION) {
+		seterr(err, errlen, "%s: schema_version: expected %d", file,
+		    PRICES_SCHEMA_VERSION);
+		return -1;
+	}
+	return 0;
+}
+
+int
+tg_prices_merge(struct tg_prices *t, const char *path, char *err,
+    size_t errlen)
+{
+	json_error_t je;
+	json_t *root, *gpus;
+	int rc = -1;
+
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (root == NULL) {
+		if (je.line < 1)
+			seterr(err, errlen, "%s: %s", path, je.text);
+		else
+			seterr(err, errlen, "%s:%d:%d: %s", path, je.line,
+			    je.column, je.text);
+		return -1;
+	}
+	if (check_top(path, root, err, errlen) == -1)
+		goto out;
+	/* Check the GPUs before touching the models: all or nothing. */
+	gpus = json_object_get(root, "gpus");
+	if (gpus && check_gpus(path, gpus, err, errlen) == -1)
+		goto out;
+	if (apply_models(t, path, json_object_get(root, "models"), err,
+	    errlen) == -1)
+		goto out;
+	rc = apply_gpus(t, path, gpus, err, errlen);
+out:
+	json_decref(root);
+	return rc;
+}
+
+struct tg_prices *
+tg_prices_load(const char *path, char *err, size_t errlen)
+{
+	struct tg_prices *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (tg_prices_merge(t, path, err, errlen) == -1) {
+		tg_prices_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void
+tg_prices_free(struct tg_prices *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->n; i++)
+		free(t->ents[i].key);
+	for (i = 0; i < t->ngpus; i++)
+		free(t->gpus[i].name);
+	free(t->ents);
+	free(t->gpus);
+	free(t);
+}
+
+size_t
+tg_prices_count(const struct tg_prices *t)
+{
+	return t ? t->n : 0;
+}
+
+static const struct tg_price *
+find_key(const struct tg_prices *t, const char *key)
+{
+	struct price_ent probe = { (char *)key, { 0 } }, *e;
+
+	e = t->n ? bsearch(&probe, t->ents, t->n, sizeof(*t->ents),
+	    ent_cmp) : NULL;
+	return e ? &e->p : NULL;
+}
+
+static int
+digits(const char *s, size_t n)
+{
+	for (; n > 0; n--, s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+/* Length of model without a trailing "-YYYY-MM-DD" or "-YYYYMMDD", or 0
+ * when it has neither. */
+static size_t
+undated_len(const char *m)
+{
+	size_t n = strlen(m);
+
+	if (n > 11 && m[n - 11] == '-' && digits(m + n - 10, 4) &&
+	    m[n - 6] == '-' && digits(m + n - 5, 2) && m[n - 3] == '-' &&
+	    digits(m + n - 2, 2))
+		return n - 11;
+	if (n > 9 && m[n - 9] == '-' && digits(m + n - 8, 8))
+		return n - 9;
+	return 0;
+}
+
+/* "provider/model", then "model", for model cut to mlen bytes. */
+static const struct tg_price *
+find_pair(const struct tg_prices *t, const char *provider, const char *model,
+    size_t mlen)
+{
+	const struct tg_price *p;
+	char key[2 * KEY_MAX + 2];
+	int n;
+
+	if (provider && *provider) {
+		n = snprintf(key, sizeof(key), "%s/%.*s", provider, (int)mlen,
+		    model);
+		if (n > 0 && (size_t)n < sizeof(key) &&
+		    (p = find_key(t, key)) != NULL)
+			return p;
+	}
+	n = snprintf(key, sizeof(key), "%.*s", (int)mlen, model);
+	if (n > 0 && (size_t)n < sizeof(key))
+		return find_key(t, key);
+	return NULL;
+}
+
+const struct tg_price *
+tg_prices_find(const struct tg_prices *t, const char *provider,
+    const char *model)
+{
+	const struct tg_price *p;
+	size_t len;
+
+	if (t == NULL || model == NULL || *model == '\0')
+		return NULL;
+	if ((p = find_pair(t, provider, model, strlen(model))) != NULL)
+		return p;
+	if ((len = undated_len(model)) == 0)
+		return NULL;
+	return find_pair(t, provider, model, len);
+}
+
+const tg_pico_usd *
+tg_prices_gpu(const struct tg_prices *t, const char *gpu)
+{
+	struct gpu_ent probe = { (char *)gpu, 0 }, *e;
+
+	if (t == NULL || gpu == NULL)
+		return NULL;
+	e = t->ngpus ? bsearch(&probe, t->gpus, t->ngpus, sizeof(*t->gpus),
+	    gpu_cmp) : NULL;
+	return e ? &e->pico_per_sec : NULL;
+}

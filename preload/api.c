@@ -1,0 +1,271 @@
+/*
+ * api.c — the exported client API (tollgate.h): admission, usage records,
+ * spool flush. Every call runs under one deadline (TOLLGATE_TIMEOUT_MS)
+ * that covers the lock wait, a lazy registration, spool replay and the
+ * request itself; past it the fail mode decides (open: allow and spool;
+ * closed: deny with rule "fail-closed").
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "config.h"
+#include "instance.h"
+#include "replay.h"
+#include "say.h"
+#include "shim.h"
+#include "spool.h"
+#include "tollgate.h"
+
+#define FLUSH_STEP_MIN_NS 1000000000LL
+
+static int64_t
+deadline_in(int64_t ns)
+{
+	return shim_now_mono() + ns;
+}
+
+static int64_t
+call_ns(void)
+{
+	return (int64_t)shim_cfg.timeout_ms * 1000000;
+}
+
+/* Lock and get a registered connection. After a fresh registration, or
+ * while records wait in the spool, replay them with at most half of the
+ * time left, so the call itself still fits its deadline. */
+static int
+enter_daemon(uint64_t gen, int64_t deadline)
+{
+	struct replay_result res;
+	int64_t now;
+	int rc;
+
+	if (shim_conn_lock(gen, deadline) != 0)
+		return SHIM_TIMEOUT;
+	if ((rc = shim_conn_ensure(deadline, 0)) < 0) {
+		shim_conn_unlock();
+		return rc;
+	}
+	if (rc == 1 || shim_spool_dirty()) {
+		now = shim_now_mono();
+		if (deadline > now)
+			shim_replay(gen, now + (deadline - now) / 2,
+			    (deadline - now) / 2, &res);
+	}
+	return 0;
+}
+
+/* One request with its reply; a connection found broken (the daemon
+ * restarted) is reopened once within the same deadline. */
+static int
+daemon_call(uint64_t gen, uint16_t type, const void *p, uint32_t len,
+    uint16_t want, struct shim_reply *r, int64_t deadline)
+{
+	int rc = SHIM_LOST;
+
+	for (int attempt = 0; attempt < 2 && rc == SHIM_LOST; attempt++) {
+		if ((rc = enter_daemon(gen, deadline)) != 0)
+			return rc;
+		rc = shim_conn_call(type, p, len, want, r, deadline);
+		shim_conn_unlock();
+	}
+	return rc;
+}
+
+static void
+fail_verdict(struct tollgate_verdict *v)
+{
+	int closed = (shim_cfg.fail_closed || shim_conn_fail_closed()) &&
+	    shim_cfg.mode == TG_MODE_ENFORCE;
+
+	memset(v, 0, sizeof(*v));
+	v->decision = closed ? TOLLGATE_DENY : TOLLGATE_ALLOW;
+	tg_strlcpy(v->rule, closed ? "fail-closed" : "fail-open",
+	    sizeof(v->rule));
+	tg_strlcpy(v->reason, closed ? "tollgate daemon unreachable; "
+	    "TOLLGATE_FAIL=closed" : "tollgate daemon unreachable; metering "
+	    "locally", sizeof(v->reason));
+}
+
+static void
+daemon_verdict(struct tollgate_verdict *v, const struct tg_verdict *d)
+{
+	memset(v, 0, sizeof(*v));
+	v->decision = (int)d->decision;
+	v->delay_ms = d->delay_ms;
+	v->reset_time_ns = d->reset_time_ns;
+	tg_strlcpy(v->rule, d->rule, sizeof(v->rule));
+	tg_strlcpy(v->reason, d->reason, sizeof(v->reason));
+	v->from_daemon = 1;
+	/* observe: report what the policy would do, never hold the caller. */
+	if (shim_cfg.mode != TG_MODE_ENFORCE) {
+		v->decision = TOLLGATE_ALLOW;
+		v->delay_ms = 0;
+	}
+}
+
+uint64_t
+tollgate_admit(const char *provider, const char *model, const char *endpoint,
+    uint64_t est_input_tokens, uint64_t max_output_tokens,
+    struct tollgate_verdict *v)
+{
+	struct tollgate_verdict local;
+	struct tg_admit a = { .est_input_tokens = est_input_tokens,
+		.max_output_tokens = max_output_tokens };
+	struct shim_reply r;
+	int64_t deadline;
+	uint64_t gen;
+	int rc = SHIM_LOST;
+
+	if (v == NULL)
+		v = &local;
+	if (!shim_ready() || shim_inside) {
+		/* Re-entered (our init, a signal handler inside our code). */
+		fail_verdict(v);
+		return shim_instance_new_admit_id();
+	}
+	shim_inside++;
+	deadline = deadline_in(call_ns());
+	gen = shim_instance_sync();
+	a.admit_id = shim_instance_new_admit_id();
+	tg_strlcpy(a.provider, provider, sizeof(a.provider));
+	tg_strlcpy(a.model, model, sizeof(a.model));
+	tg_strlcpy(a.endpoint, endpoint, sizeof(a.endpoint));
+	/* off: no admission asked; usage is still reported. */
+	if (shim_cfg.mode != TG_MODE_OFF)
+		rc = daemon_call(gen, TG_MSG_ADMIT, &a, sizeof(a),
+		    TG_MSG_VERDICT, &r, deadline);
+	if (rc == 0)
+		daemon_verdict(v, &r.u.verdict);
+	else
+		fail_verdict(v);
+	shim_inside--;
+	return a.admit_id;
+}
+
+static void
+fill_record(struct tg_record *rec, const struct tollgate_usage *u)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->admit_id = u->admit_id;
+	rec->event_time_ns = shim_now_real();
+	rec->kind = TG_KIND_LLM;
+	rec->source = TG_SOURCE_SHIM;
+	rec->flags = (u->estimated ? TG_REC_ESTIMATED : 0) |
+	    (u->refused ? TG_REC_REFUSED : 0);
+	rec->http_status = u->http_status;
+	rec->latency_ms = u->latency_ms;
+	rec->input_tokens = u->input_tokens;
+	rec->output_tokens = u->output_tokens;
+	rec->cached_tokens = u->cached_tokens;
+	rec->cache_write_tokens = u->cache_write_tokens;
+	rec->reasoning_tokens = u->reasoning_tokens;
+	tg_strlcpy(rec->provider, u->provider, sizeof(rec->provider));
+	tg_strlcpy(rec->model, u->model, sizeof(rec->model));
+	tg_strlcpy(rec->endpoint, u->endpoint, sizeof(rec->endpoint));
+	if (u->refused)
+		tg_strlcpy(rec->decision, "deny", sizeof(rec->decision));
+}
+
+/* What a replayer needs to attribute the record to us, not to itself. */
+static void
+replay_form(struct tg_record *rec)
+{
+	ssize_t n = readlink("/proc/self/exe", rec->exe, sizeof(rec->exe) - 1);
+
+	rec->exe[n > 0 ? n : 0] = '\0';
+	rec->flags |= TG_REC_REPLAYED;
+	rec->pid = getpid();
+	tg_strlcpy(rec->tags, shim_cfg.tags, sizeof(rec->tags));
+	tg_strlcpy(rec->run, shim_cfg.run, sizeof(rec->run));
+}
+
+/* A FAIL the daemon would give again on replay: spooling cannot help. */
+static int
+permanent_failure(int rc)
+{
+	return rc == TG_ERR_BAD_LENGTH || rc == TG_ERR_BAD_FIELD ||
+	    rc == TG_ERR_BAD_TYPE || rc == TG_ERR_PERMISSION;
+}
+
+static int
+usage_locked(const struct tollgate_usage *u)
+{
+	struct tg_record rec;
+	struct shim_reply r;
+	int64_t deadline = deadline_in(call_ns());
+	uint64_t gen = shim_instance_sync();
+	int rc;
+
+	fill_record(&rec, u);
+	shim_instance_new_id(rec.id);
+	rc = daemon_call(gen, TG_MSG_RECORD, &rec, sizeof(rec), TG_MSG_ACK, &r,
+	    deadline);
+	if (rc == 0 && memcmp(r.u.ack.id, rec.id, sizeof(rec.id)) == 0)
+		return 0;
+	if (rc > 0 && permanent_failure(rc)) {
+		shim_say("the daemon refused a usage record (error %d)", rc);
+		return -1;
+	}
+	replay_form(&rec);
+	if (shim_spool_append(gen, &rec) == 0)
+		return 1;
+	shim_say("a usage record could be neither sent nor spooled; lost");
+	return -1;
+}
+
+int
+tollgate_usage(const struct tollgate_usage *u)
+{
+	int rc;
+
+	if (u == NULL)
+		return -1;
+	if (!shim_ready() || shim_inside) {
+		shim_say("tollgate_usage called from inside tollgate (a signal "
+		    "handler?); record dropped");
+		return -1;
+	}
+	shim_inside++;
+	rc = usage_locked(u);
+	shim_inside--;
+	return rc;
+}
+
+static int
+flush_locked(void)
+{
+	int64_t step = call_ns() > FLUSH_STEP_MIN_NS ? call_ns() :
+	    FLUSH_STEP_MIN_NS;
+	int64_t deadline = deadline_in(step);
+	uint64_t gen = shim_instance_sync();
+	struct replay_result res;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (shim_conn_lock(gen, deadline) != 0)
+			return -1;
+		if (shim_conn_ensure(deadline, 1) < 0) {
+			shim_conn_unlock();
+			return -1;
+		}
+		shim_replay(gen, 0, step, &res);
+		shim_conn_unlock();
+		if (!res.lost || res.acked > 0)
+			break;
+	}
+	return res.lost && res.acked == 0 ? -1 : res.acked;
+}
+
+int
+tollgate_flush_spool(void)
+{
+	int rc;
+
+	if (!shim_ready() || shim_inside)
+		return -1;
+	shim_inside++;
+	rc = flush_locked();
+	shim_inside--;
+	return rc;
+}

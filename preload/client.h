@@ -1,0 +1,71 @@
+/*
+ * client.h — the shim's one connection to tollgated (lib/proto.h).
+ *
+ * One SOCK_SEQPACKET connection per process, guarded by one mutex; callers
+ * lock with a deadline (CLOCK_MONOTONIC ns) and every wait inside honours
+ * it. Registration is lazy: nothing connects until shim_conn_ensure() is
+ * called by the first metered call. Replies are matched by seq; a reply
+ * that arrives after its caller gave up is discarded (fds it carries are
+ * closed). A daemon that is not there is retried at most once per
+ * SHIM_RETRY_NS; one of an incompatible protocol version likewise, with one
+ * line on stderr. A fork child never uses what it inherited: the first lock
+ * in a new process generation forgets the inherited socket (closing it only
+ * if the fd still is that socket, by dev+ino) and the mapped pages.
+ */
+#ifndef SHIM_CLIENT_H
+#define SHIM_CLIENT_H
+
+#include <stdint.h>
+
+#include "page.h"
+#include "proto.h"
+
+#define SHIM_RETRY_NS 1000000000LL
+
+struct shim_reply {
+	struct tg_hdr hdr;
+	union {
+		struct tg_fail fail;
+		struct tg_registered reg;
+		struct tg_verdict verdict;
+		struct tg_ack ack;
+		char raw[512];
+	} u;
+};
+
+/* Results of calls below 0. */
+#define SHIM_TIMEOUT (-1) /* no reply by the deadline; connection kept */
+#define SHIM_LOST (-2)    /* no connection, or it broke */
+
+/* 0, or SHIM_TIMEOUT when the lock was not free by the deadline. gen is
+ * shim_instance_sync()'s. */
+int shim_conn_lock(uint64_t gen, int64_t deadline);
+void shim_conn_unlock(void);
+
+/* Connect and register if needed. 0: ready; 1: registered just now (the
+ * caller replays the spool); SHIM_LOST: unavailable, apply the fail mode.
+ * force: try now even inside the back-off (an explicit flush). */
+int shim_conn_ensure(int64_t deadline, int force);
+
+/* Send a request, wait for its reply. 0: reply of type want in *r; a
+ * positive enum tg_err: the daemon answered FAIL; SHIM_TIMEOUT; SHIM_LOST. */
+int shim_conn_call(uint16_t type, const void *p, uint32_t len, uint16_t want,
+    struct shim_reply *r, int64_t deadline);
+
+/* Pipelined use (spool replay): send without waiting, then receive the
+ * next reply whatever its seq. Same results as shim_conn_call. */
+int shim_conn_send(uint16_t type, const void *p, uint32_t len, uint32_t *seq,
+    int64_t deadline);
+int shim_conn_recv(struct shim_reply *r, int64_t deadline);
+
+/* 1 when the last registration asked for fail-closed. */
+int shim_conn_fail_closed(void);
+
+/* The counters page, or NULL when not registered (for the hooks). */
+struct tg_counters_page *shim_conn_counters(void);
+
+void shim_conn_atfork_prepare(void);
+void shim_conn_atfork_parent(void);
+void shim_conn_atfork_child(void);
+
+#endif

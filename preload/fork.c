@@ -1,0 +1,52 @@
+/* fork.c — the shim's pthread_atfork handlers; see fork.h. */
+#include "fork.h"
+
+#include <pthread.h>
+
+#include "client.h"
+#include "instance.h"
+#include "say.h"
+#include "shim.h"
+#include "spool.h"
+
+/* A fork from a signal handler that interrupted our own code: this thread
+ * may already hold our locks; taking them again would deadlock. */
+static __thread int fork_skipped __attribute__((tls_model("initial-exec")));
+
+/* Lock order everywhere: connection, spool, instance. */
+static void
+prepare(void)
+{
+	fork_skipped = shim_inside != 0;
+	if (fork_skipped)
+		return;
+	shim_conn_atfork_prepare();
+	shim_spool_atfork_prepare();
+	shim_instance_lock();
+}
+
+static void
+parent(void)
+{
+	if (fork_skipped)
+		return;
+	shim_instance_unlock();
+	shim_spool_atfork_parent();
+	shim_conn_atfork_parent();
+}
+
+static void
+child(void)
+{
+	shim_instance_child();
+	shim_spool_atfork_child();
+	shim_conn_atfork_child();
+}
+
+void
+shim_fork_init(void)
+{
+	if (pthread_atfork(prepare, parent, child) != 0)
+		shim_say("pthread_atfork failed; fork children rely on the "
+		    "wipe-on-fork word alone");
+}

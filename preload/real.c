@@ -1,0 +1,104 @@
+/* real.c — resolve real symbols once, refuse our own; see real.h. */
+#include "real.h"
+
+#include <dlfcn.h>
+#include <stddef.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "say.h"
+
+/* Fallbacks: raw syscalls cannot be hooked by anyone, ourselves included. */
+static int
+sys_socket(int d, int t, int p)
+{
+	return syscall(SYS_socket, d, t, p);
+}
+
+static int
+sys_connect(int fd, const struct sockaddr *a, socklen_t l)
+{
+	return syscall(SYS_connect, fd, a, l);
+}
+
+static ssize_t
+sys_sendmsg(int fd, const struct msghdr *m, int f)
+{
+	return syscall(SYS_sendmsg, fd, m, f);
+}
+
+static ssize_t
+sys_recvmsg(int fd, struct msghdr *m, int f)
+{
+	return syscall(SYS_recvmsg, fd, m, f);
+}
+
+static int
+sys_poll(struct pollfd *p, nfds_t n, int ms)
+{
+	return syscall(SYS_poll, p, n, ms);
+}
+
+static int
+sys_close(int fd)
+{
+	return syscall(SYS_close, fd);
+}
+
+static ssize_t
+sys_write(int fd, const void *b, size_t n)
+{
+	return syscall(SYS_write, fd, b, n);
+}
+
+static ssize_t
+sys_pread(int fd, void *b, size_t n, off_t o)
+{
+	return syscall(SYS_pread64, fd, b, n, o);
+}
+
+struct shim_real_fns shim_real = {
+	sys_socket, sys_connect, sys_sendmsg, sys_recvmsg, sys_poll,
+	sys_close, sys_write, sys_pread,
+};
+
+#define SLOT(f) { #f, offsetof(struct shim_real_fns, f) }
+static const struct { const char *name; size_t off; } real_table[] = {
+	SLOT(socket), SLOT(connect), SLOT(sendmsg), SLOT(recvmsg),
+	SLOT(poll), SLOT(close), SLOT(write), SLOT(pread),
+};
+
+int
+shim_real_is_ours(const void *p)
+{
+	Dl_info self, it;
+
+	if (dladdr((const void *)shim_real_is_ours, &self) == 0 ||
+	    dladdr(p, &it) == 0)
+		return 0;
+	return it.dli_fbase == self.dli_fbase;
+}
+
+void *
+shim_real_lookup(const char *name)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+
+	if (p && shim_real_is_ours(p)) {
+		shim_say("real %s resolves to tollgate itself (circular); "
+		    "using the system call", name);
+		return NULL;
+	}
+	return p;
+}
+
+void
+shim_real_init(void)
+{
+	for (size_t i = 0; i < sizeof(real_table) / sizeof(real_table[0]); i++) {
+		void *p = shim_real_lookup(real_table[i].name);
+
+		if (p)
+			*(void **)((char *)&shim_real + real_table[i].off) = p;
+	}
+}
