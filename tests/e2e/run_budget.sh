@@ -150,7 +150,8 @@ s = rows["search"]
 assert (s["requests"], s["input_tokens"], s["output_tokens"],
         s["cost_nano_usd"]) == (3, 3000, 600, 13500000), s
 g = rows["gate"]
-# 2+0 (2), 2+0 (2b), 2 (2c), 1 (2d), 0 (3b) allowed; 3+3+0+0+1 refused
+# requests 5 (2) + 5 (2b) + 2 (2c) + 1 (2d) + 1 (3b); refused 3+3+0+0+1;
+# allowed 2+2+2+1+0 = 7 of 1000 input tokens
 assert (g["requests"], g["refused_requests"], g["input_tokens"],
         g["cost_nano_usd"]) == (14, 7, 7000, 7 * 4500000), g
 PY
