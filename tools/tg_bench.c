@@ -1,12 +1,14 @@
 /*
  * tg_bench — load generator for `make bench`. N client threads, one
- * connection each, send ADMIT (and, every K admissions, a RECORD settling
- * it) to a daemon and time every round trip. Mode "echo" runs the same loop
+ * connection each, send ADMITs (or RECORDs) to a daemon and time every
+ * round trip. Mode "echo" runs the same loop
  * against a built-in single-threaded epoll echo server on the same kind of
  * socket: the transport's own cost, the baseline the daemon is read against.
  *
  *   tg_bench --mode admit|record|echo --socket PATH --clients N
- *            --seconds S [--settle-every K]
+ *            --seconds S [--settlers K]
+ * --settlers adds K threads that send RECORDs (settles, each acknowledged
+ * after COMMIT) all the while; they are not counted in the figures.
  * Prints one line: mode clients ops ops/s p50_us p99_us.
  */
 #include <errno.h>
@@ -28,13 +30,14 @@
 
 struct opts {
 	const char *mode, *socket;
-	int clients, seconds, settle_every;
+	int clients, seconds, settlers;
 };
 
 struct client {
 	pthread_t th;
 	int id;
 	const struct opts *o;
+	int settler; /* sends RECORDs, not counted */
 	uint64_t ops;
 	uint32_t *lat_ns; /* sampled round trips */
 	size_t nlat;
@@ -122,7 +125,7 @@ client_main(void *arg)
 	uint64_t salt = (uint64_t)getpid() << 32 | (uint64_t)time(NULL);
 	int fd = dial(o->socket);
 	int is_echo = strcmp(o->mode, "echo") == 0;
-	int records_only = strcmp(o->mode, "record") == 0;
+	int records_only = c->settler || strcmp(o->mode, "record") == 0;
 
 	tg_strlcpy(reg.tags, "team=bench", sizeof(reg.tags));
 	tg_strlcpy(a.provider, "openai", sizeof(a.provider));
@@ -152,13 +155,6 @@ client_main(void *arg)
 		if (c->nlat < MAX_SAMPLES / MAX_CLIENTS * 4)
 			c->lat_ns[c->nlat++] = (uint32_t)(now_ns() - t0);
 		c->ops++;
-		if (!is_echo && !records_only && o->settle_every &&
-		    n % o->settle_every == 0) {
-			/* the settle runs concurrently with other clients' admissions */
-			fill_record(&rec, c->id, n ^ salt, n);
-			call(fd, TG_MSG_RECORD, &rec, sizeof(rec), seq++, reply,
-			    sizeof(reply));
-		}
 	}
 	close(fd);
 	return NULL;
@@ -237,6 +233,7 @@ main(int argc, char **argv)
 {
 	struct opts o = { .mode = "admit", .clients = 1, .seconds = 2 };
 	static struct client cl[MAX_CLIENTS];
+	int nthreads;
 	uint32_t *all;
 	size_t nall = 0;
 	uint64_t ops = 0, t0, t1;
@@ -246,24 +243,26 @@ main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--socket")) o.socket = argv[i + 1];
 		else if (!strcmp(argv[i], "--clients")) o.clients = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--seconds")) o.seconds = atoi(argv[i + 1]);
-		else if (!strcmp(argv[i], "--settle-every")) o.settle_every = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--settlers")) o.settlers = atoi(argv[i + 1]);
 		else usage();
 	}
-	if (o.clients < 1 || o.clients > MAX_CLIENTS || o.seconds < 1)
+	if (o.clients < 1 || o.clients + o.settlers > MAX_CLIENTS || o.seconds < 1)
 		usage();
 	if (!strcmp(o.mode, "echo"))
 		o.socket = start_echo();
 	if (!o.socket)
 		usage();
 	t0 = now_ns();
-	for (int i = 0; i < o.clients; i++) {
-		cl[i] = (struct client){ .id = i + 1, .o = &o };
+	nthreads = o.clients + o.settlers;
+	for (int i = 0; i < nthreads; i++) {
+		cl[i] = (struct client){ .id = i + 1, .o = &o,
+			.settler = i >= o.clients };
 		cl[i].lat_ns = calloc(MAX_SAMPLES / MAX_CLIENTS * 4, sizeof(uint32_t));
 		pthread_create(&cl[i].th, NULL, client_main, &cl[i]);
 	}
 	sleep(o.seconds);
 	atomic_store(&stop_flag, 1);
-	for (int i = 0; i < o.clients; i++)
+	for (int i = 0; i < nthreads; i++)
 		pthread_join(cl[i].th, NULL);
 	t1 = now_ns();
 	all = calloc((size_t)o.clients * (MAX_SAMPLES / MAX_CLIENTS * 4), sizeof(uint32_t));

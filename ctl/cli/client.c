@@ -123,8 +123,12 @@ version_mismatch(struct client *c, unsigned theirs)
 static int
 fail_reply(struct client *c, const struct tg_fail *f)
 {
-	if (f->code == TG_ERR_BAD_VERSION)
-		return version_mismatch(c, c->daemon_version);
+	if (f->code == TG_ERR_BAD_VERSION) {
+		fprintf(stderr, "tollctl: the daemon on %s does not accept protocol "
+		    "version %d: %s (use matching tollctl and tollgated)\n",
+		    c->path, TG_PROTO_VERSION, f->text);
+		return CLI_EXIT_VERSION;
+	}
 	fprintf(stderr, "tollctl: the daemon refused the request: %s\n", f->text);
 	return CLI_EXIT_ERR;
 }

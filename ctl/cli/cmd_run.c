@@ -260,7 +260,8 @@ run_cmd(struct run_ctx *x)
 		return 128 + child_signal_pending();
 	if (cgroup_create(&cg, x->token) < 0)
 		cg.procs_fd = -1;
-	status = child_run(x->o.cmd, &env, &cg, x->o.linger_s);
+	status = child_run(x->o.cmd, &env, &cg, x->o.linger_s, x->pd.pid,
+	    &x->pd.reaped);
 	cgroup_remove(&cg);
 	return status;
 }

@@ -35,8 +35,9 @@ int run_tags_valid(const char *tags);
 
 /* --- run_daemon.c ------------------------------------------------------ */
 struct pdaemon {
-	int pidfd;              /* -1: none started */
-	pid_t pid;
+	int pidfd;              /* -1: none, or a kernel without pidfds */
+	pid_t pid;              /* our child; 0: none started */
+	int reaped;             /* 1: its exit was collected (child_run) */
 	char dir[PATH_MAX];     /* mkdtemp: socket + log */
 	char sock[108];
 	char log[PATH_MAX];
@@ -48,7 +49,9 @@ int run_exe_dir(char *buf, size_t size);
  * [--policy FILE]` and wait until it accepts. 0, or -1 after printing why
  * (with the daemon's log). */
 int pdaemon_start(struct pdaemon *d, const char *state_dir, const char *policy);
-/* SIGTERM, wait (bounded), SIGKILL; remove the temporary directory. */
+/* SIGTERM, wait (bounded), SIGKILL, reap; remove the temporary
+ * directory. The daemon also gets SIGTERM if tollctl dies first
+ * (PR_SET_PDEATHSIG). */
 void pdaemon_stop(struct pdaemon *d);
 
 /* --- run_cgroup.c ------------------------------------------------------ */
@@ -85,10 +88,17 @@ void child_signals_init(void);
 int child_signal_pending(void);
 /* Start CMD (in cg when cg->procs_fd >= 0), forward signals, wait for it
  * and then for every remaining descendant (up to linger_s; then they are
- * terminated). Returns CMD's exit status as a shell reports it (128+N for
- * signal N, 127 not found, 126 not executable). */
+ * terminated). keep (the private daemon, or 0) is a child too but not
+ * CMD's: it is neither waited for nor signalled; *keep_reaped is set when
+ * it exited meanwhile (and was reaped here). Returns CMD's exit status as a
+ * shell reports it (128+N for signal N, 127 not found, 126 not
+ * executable). */
 int child_run(char **cmd, const struct child_env *env, struct run_cgroup *cg,
-    int linger_s);
+    int linger_s, pid_t keep, int *keep_reaped);
+
+/* --- run_kids.c -------------------------------------------------------- */
+/* Up to max pids of our live (or not yet reaped) children; the count. */
+size_t kids_list(pid_t *out, size_t max);
 
 /* --- run_summary.c ----------------------------------------------------- */
 struct run_result {

@@ -11,11 +11,11 @@
  * processes CMD leaves behind become our children. After CMD exits we wait
  * for every remaining descendant, because they may still be reporting
  * usage; after linger_s seconds (--linger) they get SIGTERM, 2 s later
- * SIGKILL (cgroup.kill when CMD has its own cgroup).
+ * SIGKILL (cgroup.kill when CMD has its own cgroup). The private daemon is
+ * our child too, and is left out of all this.
  */
 #include "run.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -177,45 +177,48 @@ spawn(char **cmd, const struct child_env *env, struct run_cgroup *cg)
 	return pid;
 }
 
-/* Send sig to every child of ours (the descendants CMD left behind end up
- * as our children, or below them). */
+#define KIDS_MAX 4096
+
+static pid_t keep_pid;       /* the private daemon: not CMD's */
+static int keep_gone;        /* it exited and was reaped here */
+
+/* Reap whatever has exited, without blocking. */
 static void
-signal_children(int sig)
-{
-	char path[300], buf[512], *rp;
-	pid_t self = getpid();
-	struct dirent *de;
-	DIR *d;
-	FILE *f;
-	int ppid;
-
-	if ((d = opendir("/proc")) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		if ((f = fopen(path, "re")) == NULL)
-			continue;
-		if (fgets(buf, sizeof(buf), f) && (rp = strrchr(buf, ')')) &&
-		    sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == self)
-			kill(atoi(de->d_name), sig);
-		fclose(f);
-	}
-	closedir(d);
-}
-
-/* Reap without blocking until none is left (1) or deadline (0). */
-static int
-reap_until(int64_t deadline_ms)
+reap_exited(void)
 {
 	int st;
 	pid_t w;
 
+	while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+		if (w == keep_pid)
+			keep_gone = 1;
+}
+
+/* Signal every child but the daemon (the descendants CMD left behind are
+ * our children, or below them); returns how many there were. */
+static size_t
+signal_children(int sig)
+{
+	static pid_t kids[KIDS_MAX];
+	size_t n = kids_list(kids, KIDS_MAX), left = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (kids[i] == keep_pid && !keep_gone)
+			continue;
+		left++;
+		if (sig)
+			kill(kids[i], sig);
+	}
+	return left;
+}
+
+/* Reap until none of CMD's is left (1) or the deadline (0). */
+static int
+reap_until(int64_t deadline_ms)
+{
 	for (;;) {
-		while ((w = waitpid(-1, &st, WNOHANG)) > 0)
-			;
-		if (w < 0 && errno == ECHILD)
+		reap_exited();
+		if (signal_children(0) == 0)
 			return 1;
 		if (mono_ms() >= deadline_ms || pending_sig)
 			return 0;
@@ -229,6 +232,7 @@ terminate_rest(struct run_cgroup *cg, int linger_s)
 	fprintf(stderr, "tollctl run: processes of the command still running "
 	    "%s; terminating them\n", pending_sig ? "after a signal" :
 	    "after the linger time");
+	pending_sig = 0; /* another one skips the grace period */
 	signal_children(SIGTERM);
 	if (reap_until(mono_ms() + TERM_GRACE_MS))
 		return;
@@ -258,12 +262,14 @@ wait_descendants(struct run_cgroup *cg, int linger_s)
 
 int
 child_run(char **cmd, const struct child_env *env, struct run_cgroup *cg,
-    int linger_s)
+    int linger_s, pid_t keep, int *keep_reaped)
 {
 	siginfo_t si;
 	int st, status = 1;
 	pid_t pid;
 
+	keep_pid = keep;
+	keep_gone = 0;
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		perror("tollctl run: PR_SET_CHILD_SUBREAPER");
 	if ((pid = spawn(cmd, env, cg)) < 0)
@@ -279,11 +285,14 @@ child_run(char **cmd, const struct child_env *env, struct run_cgroup *cg,
 		}
 		if (si.si_pid == pid)
 			fwd_pid = 0;
+		if (si.si_pid == keep)
+			keep_gone = 1;
 		if (waitpid(si.si_pid, &st, 0) == pid) {
 			status = shell_status(st);
 			break;
 		}
 	}
 	wait_descendants(cg, linger_s);
+	*keep_reaped = keep_gone;
 	return status;
 }

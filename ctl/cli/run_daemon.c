@@ -5,10 +5,11 @@
  * same state sees the run later), serves no HTTP, and logs to a file in
  * that directory, which is shown when it fails to start.
  *
- * It is started in its own session (a Ctrl-C in the terminal must not stop
- * it before the run's summary is read) and double-forked, so it is not our
- * child: `tollctl run` waits for all its children to end (run_child.c).
- * A pidfd tracks it.
+ * It is our child, in its own session (a Ctrl-C in the terminal must not
+ * stop it before the run's summary is read), with PR_SET_PDEATHSIG so that
+ * it stops when tollctl dies, even by SIGKILL. run_child.c leaves it out
+ * when it waits for CMD's processes. A pidfd addresses it where the kernel
+ * has them (5.3+), so a signal never reaches a recycled pid.
  */
 #include "run.h"
 
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -35,10 +37,44 @@ pidfd_open_(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+/* 1 while the daemon runs; reaps it once it has exited. */
 static int
-pidfd_signal_(int fd, int sig)
+daemon_alive(struct pdaemon *d)
 {
-	return (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
+	int st;
+	pid_t w;
+
+	if (d->reaped || d->pid <= 0)
+		return 0;
+	while ((w = waitpid(d->pid, &st, WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (w == 0)
+		return 1;
+	d->reaped = 1; /* exited now, or reaped elsewhere (ECHILD) */
+	return 0;
+}
+
+static void
+daemon_signal(const struct pdaemon *d, int sig)
+{
+	if (d->reaped || d->pid <= 0)
+		return;
+	if (d->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, d->pidfd, sig, NULL, 0);
+	else
+		kill(d->pid, sig);
+}
+
+/* Wait up to ms for the daemon to exit; 1 when it did. */
+static int
+daemon_wait_gone(struct pdaemon *d, int ms)
+{
+	for (int waited = 0; waited < ms; waited += 10) {
+		if (!daemon_alive(d))
+			return 1;
+		poll(NULL, 0, 10);
+	}
+	return !daemon_alive(d);
 }
 
 int
@@ -69,14 +105,24 @@ daemon_exe(char *buf, size_t size)
 	snprintf(buf, size, "tollgated");
 }
 
-/* The grandchild: a new session, stdio to /dev/null and the log. */
+/* The child: a new session, stdio to /dev/null and the log, and SIGTERM
+ * when tollctl dies. */
 static void
-daemon_exec(struct pdaemon *d, const char *state_dir, const char *policy)
+daemon_exec(struct pdaemon *d, pid_t parent, const char *state_dir,
+    const char *policy)
 {
 	char exe[PATH_MAX];
 	const char *argv[12];
 	int n = 0, fd;
 
+	/* tollctl's forwarding handlers must not swallow a stop before exec */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent) /* tollctl died before the line above */
+		_exit(1);
 	setsid();
 	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(fd, 0);
@@ -102,32 +148,15 @@ daemon_exec(struct pdaemon *d, const char *state_dir, const char *policy)
 	_exit(127);
 }
 
-/* Double fork; returns the daemon's pid (through a pipe) or -1. */
+/* Fork and exec the daemon; its pid or -1. */
 static pid_t
 daemon_fork(struct pdaemon *d, const char *state_dir, const char *policy)
 {
-	pid_t mid, pid = -1;
-	int p[2], st;
+	pid_t parent = getpid(), pid;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	if ((mid = fork()) == 0) {
-		pid = fork();
-		if (pid == 0) {
-			close(p[0]);
-			close(p[1]);
-			daemon_exec(d, state_dir, policy);
-		}
-		_exit(write(p[1], &pid, sizeof(pid)) == sizeof(pid) ? 0 : 1);
-	}
-	close(p[1]);
-	if (mid > 0 && read(p[0], &pid, sizeof(pid)) != sizeof(pid))
-		pid = -1;
-	close(p[0]);
-	if (mid > 0)
-		while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
-			;
-	return mid > 0 ? pid : -1;
+	if ((pid = fork()) == 0)
+		daemon_exec(d, parent, state_dir, policy);
+	return pid;
 }
 
 static void
@@ -148,7 +177,6 @@ show_log(const struct pdaemon *d)
 static int
 wait_ready(struct pdaemon *d)
 {
-	struct pollfd pfd = { .fd = d->pidfd, .events = POLLIN };
 	struct client c;
 
 	for (int waited = 0; waited < RUN_DAEMON_WAIT_MS; waited += 10) {
@@ -156,7 +184,7 @@ wait_ready(struct pdaemon *d)
 			client_close(&c);
 			return 0;
 		}
-		if (poll(&pfd, 1, 10) == 1) {
+		if (daemon_wait_gone(d, 10)) {
 			fprintf(stderr, "tollctl run: the private tollgated exited at "
 			    "start; its log:\n");
 			show_log(d);
@@ -197,13 +225,13 @@ pdaemon_start(struct pdaemon *d, const char *state_dir, const char *policy)
 	d->pidfd = -1;
 	if (make_dir(d) < 0)
 		return -1;
-	if ((d->pid = daemon_fork(d, state_dir, policy)) < 0 ||
-	    (d->pidfd = pidfd_open_(d->pid)) < 0) {
+	if ((d->pid = daemon_fork(d, state_dir, policy)) < 0) {
 		fprintf(stderr, "tollctl run: cannot start a private tollgated: %s\n",
 		    strerror(errno));
 		pdaemon_stop(d);
 		return -1;
 	}
+	d->pidfd = pidfd_open_(d->pid); /* -1 (ENOSYS): the pid will do */
 	if (wait_ready(d) < 0) {
 		pdaemon_stop(d);
 		return -1;
@@ -214,19 +242,19 @@ pdaemon_start(struct pdaemon *d, const char *state_dir, const char *policy)
 void
 pdaemon_stop(struct pdaemon *d)
 {
-	struct pollfd pfd = { .fd = d->pidfd, .events = POLLIN };
-
-	if (d->pidfd >= 0) {
-		pidfd_signal_(d->pidfd, SIGTERM);
-		if (poll(&pfd, 1, STOP_WAIT_MS) != 1) {
+	if (d->pid > 0) {
+		daemon_signal(d, SIGTERM);
+		if (!daemon_wait_gone(d, STOP_WAIT_MS)) {
 			fprintf(stderr, "tollctl run: the private tollgated did not stop "
 			    "in %d s; killing it\n", STOP_WAIT_MS / 1000);
-			pidfd_signal_(d->pidfd, SIGKILL);
-			poll(&pfd, 1, STOP_WAIT_MS);
+			daemon_signal(d, SIGKILL);
+			daemon_wait_gone(d, STOP_WAIT_MS);
 		}
-		close(d->pidfd);
-		d->pidfd = -1;
+		d->pid = 0;
 	}
+	if (d->pidfd >= 0)
+		close(d->pidfd);
+	d->pidfd = -1;
 	if (d->dir[0]) {
 		unlink(d->sock);
 		unlink(d->log);

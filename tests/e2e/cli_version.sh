@@ -1,0 +1,73 @@
+#!/bin/bash
+# cli_version.sh — tollctl refuses a daemon of another protocol version
+# with one clear line and exit status 3, whether the daemon answers with
+# another version in its header or with a TG_ERR_BAD_VERSION failure; a
+# peer that is not tollgate at all is exit 1. The "daemon" is a tiny
+# SOCK_SEQPACKET server in python3 speaking the header of lib/proto.h.
+set -u
+: "${B:?set B to the build dir}"
+command -v python3 >/dev/null || { echo "python3 is missing"; exit 77; }
+T=$(mktemp -d)
+S=
+cleanup() {
+	[ -n "$S" ] && kill "$S" 2>/dev/null && wait "$S" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# fake MODE: "v2" replies OK with version 2; "fail" replies FAIL code 2
+# (bad version) with version 1; "junk" replies garbage.
+fake() {
+	python3 - "$T/fake.sock" "$1" <<'PY' &
+import socket, struct, sys
+path, mode = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind(path); s.listen(4)
+while True:
+    c, _ = s.accept()
+    pkt = c.recv(65536)
+    magic, ver, typ, ln, seq = struct.unpack("<IHHII", pkt[:16])
+    if mode == "v2":
+        c.send(struct.pack("<IHHII", 0x54474c31, 2, 40, 0, seq))
+    elif mode == "fail":
+        body = struct.pack("<I", 2) + b"unsupported protocol version".ljust(124, b"\0")
+        c.send(struct.pack("<IHHII", 0x54474c31, 1, 41, len(body), seq) + body)
+    else:
+        c.send(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+    c.close()
+PY
+	S=$!
+	for _ in $(seq 100); do [ -S "$T/fake.sock" ] && return; sleep 0.05; done
+	fail "fake daemon did not start"
+}
+stop() { kill "$S"; wait "$S" 2>/dev/null; S=; rm -f "$T/fake.sock"; }
+
+fake v2
+$B/tollctl --socket "$T/fake.sock" status 2>"$T/err"
+rc=$?
+[ $rc = 3 ] || fail "v2: exit $rc, want 3"
+[ "$(cat "$T/err")" = "tollctl: the daemon on $T/fake.sock speaks protocol version 2, this tollctl speaks 1 (use matching tollctl and tollgated)" ] ||
+	fail "v2: $(cat "$T/err")"
+# run gives the same status and starts no command
+TOLLGATE_SOCKET=$T/fake.sock $B/tollctl run -- touch "$T/ran" 2>/dev/null
+rc=$?
+[ $rc = 3 ] || fail "run v2: exit $rc, want 3"
+[ -e "$T/ran" ] && fail "run v2: the command ran"
+stop
+
+fake fail
+$B/tollctl --socket "$T/fake.sock" report 2>"$T/err"
+rc=$?
+[ $rc = 3 ] || fail "fail: exit $rc, want 3"
+[ "$(cat "$T/err")" = "tollctl: the daemon on $T/fake.sock does not accept protocol version 1: unsupported protocol version (use matching tollctl and tollgated)" ] ||
+	fail "fail: $(cat "$T/err")"
+stop
+
+fake junk
+$B/tollctl --socket "$T/fake.sock" top --once 2>"$T/err"
+rc=$?
+[ $rc = 1 ] || fail "junk: exit $rc, want 1"
+[ "$(cat "$T/err")" = "tollctl: $T/fake.sock is not a tollgate daemon (bad reply)" ] ||
+	fail "junk: $(cat "$T/err")"
+echo "cli_version: ok"

@@ -1,0 +1,198 @@
+/* test_shim_spool.c — the spool record format: CRC-32 reference value,
+ * encode/read round trip, and each damaged-file case with the result the
+ * replayer acts on (torn tail: skip it; bad record before the end or an
+ * unknown version: leave the file alone). Also the directory checks. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "crc32.h"
+#include "spool.h"
+
+static char path[] = "/tmp/test_shim_spool.XXXXXX";
+static int fd = -1;
+
+static int
+setup(void **state)
+{
+	fd = mkstemp(path);
+	return fd < 0;
+}
+
+static int
+teardown(void **state)
+{
+	close(fd);
+	unlink(path);
+	return 0;
+}
+
+static void
+rec_n(struct tg_record *r, int n)
+{
+	memset(r, 0, sizeof(*r));
+	r->id[15] = (uint8_t)n;
+	r->input_tokens = 1000 + n;
+	snprintf(r->endpoint, sizeof(r->endpoint), "ep/%d", n);
+}
+
+static void
+append(int n)
+{
+	char buf[SPOOL_REC_SIZE];
+	struct tg_record r;
+
+	rec_n(&r, n);
+	shim_spool_encode(&r, buf);
+	/* Like the shim's O_APPEND file: always at the end, after truncation. */
+	assert_true(lseek(fd, 0, SEEK_END) >= 0);
+	assert_int_equal(write(fd, buf, sizeof(buf)), sizeof(buf));
+}
+
+static void
+test_crc32_reference(void **state)
+{
+	assert_int_equal(shim_crc32("123456789", 9), 0xcbf43926u);
+	assert_int_equal(shim_crc32("", 0), 0);
+}
+
+static void
+test_round_trip(void **state)
+{
+	struct tg_record r;
+	const char *why;
+	off_t off = 0;
+
+	for (int i = 0; i < 3; i++)
+		append(i);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(shim_spool_read(fd, &off, &r, &why), 0);
+		assert_int_equal(r.input_tokens, 1000 + i);
+		assert_string_equal(r.endpoint, i == 0 ? "ep/0" : i == 1 ?
+		    "ep/1" : "ep/2");
+	}
+	assert_int_equal(off, 3 * SPOOL_REC_SIZE);
+	assert_int_equal(shim_spool_read(fd, &off, &r, &why), 1);
+}
+
+/* Bytes cut at each point of the last record: always TORN, never BAD. */
+static void
+test_torn_tail(void **state)
+{
+	size_t cuts[] = { 1, sizeof(struct spool_hdr) - 1,
+		sizeof(struct spool_hdr), sizeof(struct spool_hdr) + 10,
+		SPOOL_REC_SIZE - 1 };
+	struct tg_record r;
+	const char *why;
+
+	for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+		off_t off = 0;
+
+		assert_int_equal(ftruncate(fd, 0), 0);
+		append(0);
+		append(1);
+		assert_int_equal(ftruncate(fd, SPOOL_REC_SIZE + cuts[c]), 0);
+		assert_int_equal(shim_spool_read(fd, &off, &r, &why), 0);
+		assert_int_equal(shim_spool_read(fd, &off, &r, &why), SPOOL_TORN);
+		assert_int_equal(off, SPOOL_REC_SIZE);
+	}
+}
+
+static void
+flip(off_t at)
+{
+	char b;
+
+	assert_int_equal(pread(fd, &b, 1, at), 1);
+	b ^= 0x40;
+	assert_int_equal(pwrite(fd, &b, 1, at), 1);
+}
+
+static void
+test_bad_crc_last_is_torn(void **state)
+{
+	struct tg_record r;
+	const char *why;
+	off_t off = SPOOL_REC_SIZE;
+
+	assert_int_equal(ftruncate(fd, 0), 0);
+	append(0);
+	append(1);
+	flip(SPOOL_REC_SIZE + sizeof(struct spool_hdr) + 5);
+	assert_int_equal(shim_spool_read(fd, &off, &r, &why), SPOOL_TORN);
+	assert_string_equal(why, "record checksum mismatch");
+}
+
+static void
+test_bad_crc_middle_is_bad(void **state)
+{
+	struct tg_record r;
+	const char *why;
+	off_t off = 0;
+
+	assert_int_equal(ftruncate(fd, 0), 0);
+	append(0);
+	append(1);
+	flip(sizeof(struct spool_hdr) + 5);
+	assert_int_equal(shim_spool_read(fd, &off, &r, &why), SPOOL_BAD);
+	assert_int_equal(off, 0);
+}
+
+static void
+test_unknown_version_is_bad(void **state)
+{
+	struct spool_hdr h;
+	struct tg_record r;
+	const char *why;
+	off_t off = 0;
+
+	assert_int_equal(ftruncate(fd, 0), 0);
+	append(0);
+	assert_int_equal(pread(fd, &h, sizeof(h), 0), sizeof(h));
+	h.version = SPOOL_VERSION + 1;
+	assert_int_equal(pwrite(fd, &h, sizeof(h), 0), sizeof(h));
+	assert_int_equal(shim_spool_read(fd, &off, &r, &why), SPOOL_BAD);
+	assert_string_equal(why, "record of an unknown spool version");
+}
+
+static void
+test_dir_checks(void **state)
+{
+	char dir[] = "/tmp/test_shim_spooldir.XXXXXX", got[4096], sub[4200];
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/a/b", dir);
+	setenv("TOLLGATE_SPOOL_DIR", sub, 1);
+	assert_int_equal(shim_spool_dir(got, sizeof(got)), 0);
+	assert_string_equal(got, sub);
+	assert_int_equal(chmod(sub, 0777), 0);
+	assert_int_equal(shim_spool_dir(got, sizeof(got)), -1);
+	rmdir(sub);
+	snprintf(sub, sizeof(sub), "%s/a", dir);
+	rmdir(sub);
+	rmdir(dir);
+	unsetenv("TOLLGATE_SPOOL_DIR");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32_reference),
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_torn_tail),
+		cmocka_unit_test(test_bad_crc_last_is_torn),
+		cmocka_unit_test(test_bad_crc_middle_is_bad),
+		cmocka_unit_test(test_unknown_version_is_bad),
+		cmocka_unit_test(test_dir_checks),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
