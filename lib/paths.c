@@ -50,8 +50,10 @@ tg_path_socket(char *buf, size_t size)
 int
 tg_path_state_dir(char *buf, size_t size)
 {
-	const char *v;
+	const char *v = env_nonempty("TOLLGATE_STATE_DIR");
 
+	if (v)
+		return fmt(buf, size, "%s%s", v, "");
 	if (geteuid() == 0)
 		return fmt(buf, size, "%s%s", "/var/lib/tollgate", "");
 	if ((v = env_nonempty("XDG_STATE_HOME")))

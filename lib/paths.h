@@ -3,7 +3,8 @@
  *   socket : $TOLLGATE_SOCKET, else root: /run/tollgate/tollgate.sock,
  *            else $XDG_RUNTIME_DIR/tollgate/tollgate.sock,
  *            else /tmp/tollgate-UID/tollgate.sock
- *   state  : root: /var/lib/tollgate, else $XDG_STATE_HOME/tollgate,
+ *   state  : $TOLLGATE_STATE_DIR, else root: /var/lib/tollgate,
+ *            else $XDG_STATE_HOME/tollgate,
  *            else ~/.local/state/tollgate   (ledger: STATE/ledger.db)
  *   spool  : $TOLLGATE_SPOOL_DIR, else STATE/spool (per uid by construction)
  *   policy : /etc/tollgate/policy.json; price overrides /etc/tollgate/prices.json

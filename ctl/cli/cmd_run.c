@@ -26,9 +26,8 @@ struct run_ctx {
 	struct pdaemon pd;
 	const char *socket;
 	char state[PATH_MAX];
-	char spool[PATH_MAX + 8];
 	char preload[PATH_MAX + 32];
-	int have_spool, have_preload;
+	int have_preload;
 };
 
 static void
@@ -189,16 +188,7 @@ find_preload(struct run_ctx *x)
 static int
 private_daemon(struct run_ctx *x)
 {
-	const char *env = getenv("TOLLGATE_STATE_DIR");
-
-	if (env && *env) {
-		tg_strlcpy(x->state, env, sizeof(x->state));
-		/* keep the shim's spool with that state too */
-		if (getenv("TOLLGATE_SPOOL_DIR") == NULL) {
-			snprintf(x->spool, sizeof(x->spool), "%s/spool", x->state);
-			x->have_spool = 1;
-		}
-	} else if (tg_path_state_dir(x->state, sizeof(x->state)) < 0) {
+	if (tg_path_state_dir(x->state, sizeof(x->state)) < 0) {
 		fprintf(stderr, "tollctl run: state directory path too long\n");
 		return CLI_EXIT_ERR;
 	}
@@ -251,7 +241,6 @@ run_cmd(struct run_ctx *x)
 		.socket = x->socket,
 		.tags = x->o.tags[0] ? x->o.tags : NULL,
 		.preload = x->have_preload ? x->preload : NULL,
-		.spool = x->have_spool ? x->spool : NULL,
 	};
 	struct run_cgroup cg = { .procs_fd = -1 };
 	int status;

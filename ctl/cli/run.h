@@ -78,7 +78,6 @@ struct child_env {
 	const char *socket;
 	const char *tags;       /* NULL: leave TOLLGATE_TAGS alone */
 	const char *preload;    /* libtollgate.so path, or NULL */
-	const char *spool;      /* TOLLGATE_SPOOL_DIR to set, or NULL */
 };
 
 /* Catch the forwarded signals now (before any child exists), so an early

@@ -134,8 +134,6 @@ child_exec(char **cmd, const struct child_env *env, struct run_cgroup *cg,
 	setenv("TOLLGATE_SOCKET", env->socket, 1);
 	if (env->tags)
 		setenv("TOLLGATE_TAGS", env->tags, 1);
-	if (env->spool)
-		setenv("TOLLGATE_SPOOL_DIR", env->spool, 1);
 	set_preload(env->preload);
 	execvp(cmd[0], cmd);
 	e = errno;
