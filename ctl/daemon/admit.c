@@ -87,7 +87,7 @@ admit_usd(char *buf, size_t size, tg_nano_usd v)
 static void
 deny_budget(const struct run *run, tg_nano_usd cost, struct tg_verdict *v)
 {
-	char b[24], s[24], r[24], c[24];
+	char b[24], s[24], r[24], c[24], text[200];
 
 	admit_usd(b, sizeof(b), run->budget);
 	admit_usd(s, sizeof(s), run->spent + run->pending);
@@ -95,9 +95,10 @@ deny_budget(const struct run *run, tg_nano_usd cost, struct tg_verdict *v)
 	admit_usd(c, sizeof(c), cost);
 	v->decision = TG_DENY;
 	tg_strlcpy(v->rule, ADMIT_RULE_BUDGET, sizeof(v->rule));
-	snprintf(v->reason, sizeof(v->reason),
-	    "run budget %s would be exceeded: spent %s, reserved %s, "
-	    "this request %s", b, s, r, c);
+	/* Real amounts fit the 128 bytes; absurd ones are cut, not lost. */
+	snprintf(text, sizeof(text), "run budget %s would be exceeded: spent "
+	    "%s, reserved %s, this request %s", b, s, r, c);
+	tg_strlcpy(v->reason, text, sizeof(v->reason));
 }
 
 static void

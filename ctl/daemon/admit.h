@@ -28,6 +28,9 @@
 #include "runs.h"
 
 #define ADMIT_RULE_BUDGET "run-budget"
+/* The rule of the estimated record a reservation becomes when its process
+ * dies or its connection closes unsettled. */
+#define ADMIT_RULE_EXPIRED "reservation-expired"
 
 struct resv {
 	struct hnode hn;

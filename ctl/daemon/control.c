@@ -23,6 +23,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "paths.h"
 
 #define CONTROL_BACKLOG 512
 #define CONTROL_QUEUE_MAX (8u << 20) /* unread replies before we drop */
@@ -497,13 +498,22 @@ control_read(struct tgd *d, struct conn *c)
 	return i;
 }
 
+/* One packet per readiness event: epoll is level-triggered, so what is
+ * left is reported again, and a synchronous client (the common case) costs
+ * no extra recvmsg returning EAGAIN. */
 void
 control_event(struct tgd *d, struct conn *c, uint32_t events)
 {
+	char buf[TG_MSG_MAX] __attribute__((aligned(16)));
+
 	if (c->closed)
 		return;
 	if (events & EPOLLOUT)
 		control_flush(d, c);
-	if (!c->closed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		control_read(d, c);
+	if (c->closed || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
+	    c->reading)
+		return;
+	c->reading = 1;
+	control_read_one(d, c, buf);
+	c->reading = 0;
 }

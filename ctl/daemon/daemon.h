@@ -70,10 +70,20 @@ struct tgd_health {
 struct metrics;
 struct pending;
 
+struct pending_q {
+	struct pending *head;
+	struct pending *tail;
+};
+
 struct records {
 	struct htab tab;           /* in-flight, by cookie */
-	struct pending *bl_head;   /* the writer's queue was full */
-	struct pending *bl_tail;
+	/* Waiting for room in the writer's queue. Records a client waits
+	 * for go first; the daemon's own (expired reservations, refusals) are
+	 * fed at most RECORD_OWN_INFLIGHT at a time, so thousands of expired
+	 * reservations never delay a client's ACK by more than that. */
+	struct pending_q bl;
+	struct pending_q bl_own;
+	uint64_t own_inflight;
 	uint64_t next_cookie;
 	uint64_t id_hi;            /* random: ids the daemon makes itself */
 	uint64_t id_lo;

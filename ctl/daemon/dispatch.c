@@ -17,7 +17,6 @@
 #include "daemon.h"
 #include "log.h"
 
-#define RULE_EXPIRED "reservation-expired"
 #define RUN_END_DRAIN_ROUNDS 64
 
 static void

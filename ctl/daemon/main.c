@@ -351,6 +351,9 @@ main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	set_paths(&d, &o);
+	if (o.http && strcmp(o.http, "off") != 0 &&
+	    metrics_check_addr(o.http, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	if ((d.lfd = control_listen(d.socket_path)) == -1)
 		exit(1);
 	if (stat(d.socket_path, &sock_st) == -1)

@@ -508,6 +508,14 @@ parse_addr(const char *s, struct sockaddr_storage *ss, char *err,
 }
 
 int
+metrics_check_addr(const char *addrport, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+
+	return parse_addr(addrport, &ss, err, errlen);
+}
+
+int
 metrics_listen(struct metrics *m, const char *addrport, char *err,
     size_t errlen)
 {

@@ -41,6 +41,8 @@ char *metrics_render(struct metrics *m);
  * HTTP thread. 0, or -1 with err filled. */
 int metrics_listen(struct metrics *m, const char *addrport, char *err,
     size_t errlen);
+/* Only the address check of metrics_listen: 0, or -1 with err filled. */
+int metrics_check_addr(const char *addrport, char *err, size_t errlen);
 /* "127.0.0.1:9464" with the port actually bound ("" when not listening). */
 const char *metrics_address(const struct metrics *m);
 

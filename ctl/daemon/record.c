@@ -21,6 +21,7 @@
 #include "metrics.h"
 
 #define TAKE_MAX 512
+#define RECORD_OWN_INFLIGHT 256
 
 struct pending {
 	struct hnode hn;
@@ -141,29 +142,58 @@ set_tags(struct ledger_entry *e, const struct proc *p, const struct run *r)
 }
 
 static void
-backlog_push(struct records *rs, struct pending *pd)
+q_push(struct pending_q *q, struct pending *pd)
 {
 	pd->bl_next = NULL;
-	if (rs->bl_tail)
-		rs->bl_tail->bl_next = pd;
+	if (q->tail)
+		q->tail->bl_next = pd;
 	else
-		rs->bl_head = pd;
-	rs->bl_tail = pd;
+		q->head = pd;
+	q->tail = pd;
 }
 
-/* Hand what waits to the writer, in order, until it is full. */
+static struct pending *
+q_pop(struct pending_q *q)
+{
+	struct pending *pd = q->head;
+
+	if (pd && (q->head = pd->bl_next) == NULL)
+		q->tail = NULL;
+	return pd;
+}
+
+static int
+is_own(const struct pending *pd)
+{
+	return pd->fd < 0;
+}
+
+static int
+writer_put(struct tgd *d, struct pending *pd)
+{
+	if (ledger_writer_submit(d->writer, &pd->e, pd->cookie) == -1)
+		return -1;
+	if (is_own(pd))
+		d->recs.own_inflight++;
+	return 0;
+}
+
+/* Hand what waits to the writer, in order, clients' records first. */
 static void
 backlog_flush(struct tgd *d)
 {
 	struct records *rs = &d->recs;
 	struct pending *pd;
 
-	while ((pd = rs->bl_head)) {
-		if (ledger_writer_submit(d->writer, &pd->e, pd->cookie) == -1)
+	while ((pd = rs->bl.head)) {
+		if (writer_put(d, pd) == -1)
 			return;
-		rs->bl_head = pd->bl_next;
-		if (rs->bl_head == NULL)
-			rs->bl_tail = NULL;
+		q_pop(&rs->bl);
+	}
+	while ((pd = rs->bl_own.head) && rs->own_inflight < RECORD_OWN_INFLIGHT) {
+		if (writer_put(d, pd) == -1)
+			return;
+		q_pop(&rs->bl_own);
 	}
 }
 
@@ -172,6 +202,7 @@ static void
 record_submit(struct tgd *d, struct pending *pd, struct run *run)
 {
 	struct records *rs = &d->recs;
+	struct pending_q *q = is_own(pd) ? &rs->bl_own : &rs->bl;
 
 	pd->cookie = ++rs->next_cookie;
 	pd->run = run_ref(run);
@@ -180,9 +211,9 @@ record_submit(struct tgd *d, struct pending *pd, struct run *run)
 		run->inflight++;
 	}
 	htab_insert(&rs->tab, &pd->hn, htab_hash64(pd->cookie, 0));
-	if (rs->bl_head ||
-	    ledger_writer_submit(d->writer, &pd->e, pd->cookie) == -1)
-		backlog_push(rs, pd);
+	if (q->head || (is_own(pd) && rs->own_inflight >= RECORD_OWN_INFLIGHT) ||
+	    writer_put(d, pd) == -1)
+		q_push(q, pd);
 }
 
 static struct pending *
@@ -303,7 +334,7 @@ record_expired(struct tgd *d, struct proc *p, const struct resv *r)
 	pd->e.rec.input_tokens = r->est_input;
 	pd->e.rec.output_tokens = r->max_output;
 	tg_strlcpy(pd->e.rec.decision, "allow", sizeof(pd->e.rec.decision));
-	tg_strlcpy(pd->e.rec.rule, "reservation-expired",
+	tg_strlcpy(pd->e.rec.rule, ADMIT_RULE_EXPIRED,
 	    sizeof(pd->e.rec.rule));
 	if (record_price(d, &pd->e) == -1) {
 		pd->e.cost_nano_usd = 0;
@@ -339,6 +370,9 @@ record_done(struct tgd *d, struct pending *pd, const struct ledger_done *dn)
 	struct conn *c = pd->fd >= 0 ? control_conn(d, pd->fd, pd->gen) : NULL;
 	struct run *run = pd->run;
 	int fresh = dn->ok && dn->inserted;
+
+	if (is_own(pd))
+		d->recs.own_inflight--;
 
 	if (run) {
 		run->pending -= pd->e.cost_nano_usd;
