@@ -413,6 +413,19 @@ dispatch_proc_died(struct tgd *d, struct conn *c)
 	admit_expire(&d->admit, &p->owner, expire_one, &x);
 }
 
+/* An exiting process closes its files a moment before its pidfd turns
+ * readable (do_exit: exit_files, then exit_notify), so a socket EOF from a
+ * dying process is given that moment; a live one costs the wait once. */
+#define EXIT_NOTIFY_WAIT_MS 20
+
+static int
+process_alive(const struct peer *pr)
+{
+	struct pollfd pf = { .fd = pr->pidfd, .events = POLLIN };
+
+	return pr->pidfd >= 0 && poll(&pf, 1, EXIT_NOTIFY_WAIT_MS) == 0;
+}
+
 void
 dispatch_conn_gone(struct tgd *d, struct conn *c)
 {
@@ -421,9 +434,12 @@ dispatch_conn_gone(struct tgd *d, struct conn *c)
 
 	if (p == NULL)
 		return;
-	/* At shutdown the process lives on and will settle with the next
-	 * daemon: its reservations are dropped, not turned into estimates. */
-	admit_expire(&d->admit, &p->owner, d->stop ? NULL : expire_one, &x);
+	/* A process that lives on (daemon shutdown, or a shim that lost its
+	 * socket and reconnects) settles its requests itself, later: turning
+	 * its reservations into estimates would count them twice. Only a dead
+	 * process's reservations become estimated records. */
+	admit_expire(&d->admit, &p->owner,
+	    d->stop || process_alive(&c->peer) ? NULL : expire_one, &x);
 	c->proc = NULL;
 	proc_destroy(d, p, 1);
 }
