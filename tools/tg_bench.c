@@ -6,7 +6,10 @@
  * socket: the transport's own cost, the baseline the daemon is read against.
  *
  *   tg_bench --mode admit|record|echo --socket PATH --clients N
- *            --seconds S [--settlers K]
+ *            --seconds S [--settlers K] [--rate R]
+ * --rate paces the clients (open loop) to R requests/s in all; each round
+ * trip is then timed from its scheduled start, so a stall counts against
+ * every request it delayed (no coordinated omission).
  * --settlers adds K threads that send RECORDs (settles, each acknowledged
  * after COMMIT) all the while; they are not counted in the figures. Each
  * admission's reservation is given back with an unwaited RELEASE.
@@ -32,6 +35,7 @@
 struct opts {
 	const char *mode, *socket;
 	int clients, seconds, settlers;
+	double rate; /* total admissions/s offered; 0 = closed loop */
 };
 
 struct client {
@@ -109,6 +113,15 @@ call(int fd, uint16_t type, const void *payload, uint32_t len, uint32_t seq,
 }
 
 static void
+pace_until(uint64_t t)
+{
+	struct timespec ts = { .tv_sec = t / 1000000000u, .tv_nsec = t % 1000000000u };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static void
 fill_record(struct tg_record *r, int client, uint64_t n, uint64_t admit_id)
 {
 	memset(r, 0, sizeof(*r));
@@ -149,9 +162,19 @@ client_main(void *arg)
 		fprintf(stderr, "tg_bench: register failed\n");
 		exit(1);
 	}
+	uint64_t interval = o->rate > 0 ? (uint64_t)(1e9 * o->clients / o->rate) : 0;
+	uint64_t next = now_ns() + interval * c->id / o->clients;
+
 	while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
-		uint64_t t0 = now_ns(), n = c->ops + 1;
+		uint64_t t0, n = c->ops + 1;
 		int rc;
+
+		if (interval && !c->settler) {
+			pace_until(next);
+			t0 = next;
+			next += interval;
+		} else
+			t0 = now_ns();
 
 		if (records_only) {
 			fill_record(&rec, c->id, n ^ salt, 0);
@@ -264,6 +287,7 @@ main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--clients")) o.clients = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--seconds")) o.seconds = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--settlers")) o.settlers = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--rate")) o.rate = atof(argv[i + 1]);
 		else usage();
 	}
 	if (o.clients < 1 || o.clients + o.settlers > MAX_CLIENTS || o.seconds < 1)
@@ -292,8 +316,8 @@ main(int argc, char **argv)
 		nall += cl[i].nlat;
 	}
 	qsort(all, nall, sizeof(uint32_t), cmp_u32);
-	printf("%-7s %3d clients  %9llu ops  %9.0f ops/s  p50 %6.1f us  p99 %6.1f us\n",
-	    o.mode, o.clients, (unsigned long long)ops,
+	printf("%-7s %3d clients %6s  %9llu ops  %9.0f ops/s  p50 %6.1f us  p99 %6.1f us\n",
+	    o.mode, o.clients, o.rate > 0 ? "paced" : "", (unsigned long long)ops,
 	    ops / ((t1 - t0) / 1e9), nall ? all[nall / 2] / 1e3 : 0.0,
 	    nall ? all[nall * 99 / 100] / 1e3 : 0.0);
 	if (!strcmp(o.mode, "echo"))
