@@ -51,7 +51,7 @@ $(B)/libtgcli.a: $(filter-out %/main.o,$(CLI_OBJ))
 # the version script exports the hooks and nothing else.
 $(B)/libtollgate.so: $(SHIM_OBJ) $(B)/libtg.a preload/exports.map
 	$(CC) -shared -o $@ $(SHIM_OBJ) $(B)/libtg.a -Wl,--version-script=preload/exports.map \
-	    -Wl,-z,now -Wl,-z,relro -ldl -lpthread
+	    -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -ldl -lpthread
 
 $(B)/tollgated: $(B)/obj/ctl/daemon/main.o $(B)/libtgd.a $(B)/libtg.a
 	$(CC) -o $@ $^ $(PKG_LIBS) -lpthread -lm

@@ -17,10 +17,12 @@ fmt(char *buf, size_t size, const char *f, const char *a, const char *b)
 	return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
 
+/* secure_getenv: these paths are also read inside setuid programs (the
+ * shim), where the environment is the caller's and must not choose them. */
 static const char *
 env_nonempty(const char *name)
 {
-	const char *v = getenv(name);
+	const char *v = secure_getenv(name);
 	return (v && *v) ? v : NULL;
 }
 

@@ -3,8 +3,24 @@
  * spool flush. Every call runs under one deadline (TOLLGATE_TIMEOUT_MS)
  * that covers the lock wait, a lazy registration, spool replay and the
  * request itself; past it the fail mode decides (open: allow and spool;
- * closed: deny with rule "fail-closed").
+ * closed: deny with rule "fail-closed"). Every call leaves errno as it
+ * found it.
+ *
+ * Two bounds that differ from tollgate.h's "never longer than the
+ * deadline", on purpose:
+ * - Durability first: a record that goes to the spool is on disk
+ *   (write + fdatasync) before tollgate_usage returns 1, however long a
+ *   slow disk takes; the deadline covers the daemon, not the disk.
+ * - tollgate_flush_spool works through the whole spool: it takes at most
+ *   FLUSH_BUDGET = max(2 s, 20 x TOLLGATE_TIMEOUT_MS), each wait for the
+ *   daemon at most max(1 s, TOLLGATE_TIMEOUT_MS) (a commit under load may
+ *   take that long), and stops at the first wait that times out; it
+ *   returns what was delivered, and a later call (or flush) goes on where
+ *   it stopped. It holds the connection lock for one file at a time, so
+ *   other threads' calls get their turn between files, and fork never
+ *   waits for it more than one call deadline (fork.h).
  */
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,6 +34,8 @@
 #include "tollgate.h"
 
 #define FLUSH_STEP_MIN_NS 1000000000LL
+#define FLUSH_BUDGET_MIN_NS 2000000000LL
+#define FLUSH_BUDGET_CALLS 20
 
 static int64_t
 deadline_in(int64_t ns)
@@ -116,13 +134,14 @@ tollgate_admit(const char *provider, const char *model, const char *endpoint,
 	struct shim_reply r;
 	int64_t deadline;
 	uint64_t gen;
-	int rc = SHIM_LOST;
+	int rc = SHIM_LOST, saved = errno;
 
 	if (v == NULL)
 		v = &local;
 	if (!shim_ready() || shim_inside) {
 		/* Re-entered (our init, a signal handler inside our code). */
 		fail_verdict(v);
+		errno = saved;
 		return shim_instance_new_admit_id();
 	}
 	shim_inside++;
@@ -141,6 +160,7 @@ tollgate_admit(const char *provider, const char *model, const char *endpoint,
 	else
 		fail_verdict(v);
 	shim_inside--;
+	errno = saved;
 	return a.admit_id;
 }
 
@@ -181,14 +201,6 @@ replay_form(struct tg_record *rec)
 	tg_strlcpy(rec->run, shim_cfg.run, sizeof(rec->run));
 }
 
-/* A FAIL the daemon would give again on replay: spooling cannot help. */
-static int
-permanent_failure(int rc)
-{
-	return rc == TG_ERR_BAD_LENGTH || rc == TG_ERR_BAD_FIELD ||
-	    rc == TG_ERR_BAD_TYPE || rc == TG_ERR_PERMISSION;
-}
-
 static int
 usage_locked(const struct tollgate_usage *u)
 {
@@ -204,68 +216,70 @@ usage_locked(const struct tollgate_usage *u)
 	    deadline);
 	if (rc == 0 && memcmp(r.u.ack.id, rec.id, sizeof(rec.id)) == 0)
 		return 0;
-	if (rc > 0 && permanent_failure(rc)) {
+	if (rc > 0 && shim_conn_permanent(rc)) {
 		shim_say("the daemon refused a usage record (error %d)", rc);
 		return -1;
 	}
 	replay_form(&rec);
-	if (shim_spool_append(gen, &rec) == 0)
-		return 1;
-	shim_say("a usage record could be neither sent nor spooled; lost");
-	return -1;
+	/* When it cannot, the spool says why (rate-limited) and counts it. */
+	return shim_spool_append(gen, &rec) == 0 ? 1 : -1;
 }
 
 int
 tollgate_usage(const struct tollgate_usage *u)
 {
-	int rc;
+	int rc = -1, saved = errno;
 
 	if (u == NULL)
 		return -1;
 	if (!shim_ready() || shim_inside) {
 		shim_say("tollgate_usage called from inside tollgate (a signal "
 		    "handler?); record dropped");
-		return -1;
+	} else {
+		shim_inside++;
+		rc = usage_locked(u);
+		shim_inside--;
 	}
-	shim_inside++;
-	rc = usage_locked(u);
-	shim_inside--;
+	errno = saved;
 	return rc;
 }
 
+static int64_t
+max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+/* A connection found broken (the daemon restarted) is made anew once. */
 static int
 flush_locked(void)
 {
-	int64_t step = call_ns() > FLUSH_STEP_MIN_NS ? call_ns() :
-	    FLUSH_STEP_MIN_NS;
-	int64_t deadline = deadline_in(step);
+	int64_t step = max64(call_ns(), FLUSH_STEP_MIN_NS);
+	int64_t end = deadline_in(max64(FLUSH_BUDGET_MIN_NS,
+	    FLUSH_BUDGET_CALLS * call_ns()));
 	uint64_t gen = shim_instance_sync();
 	struct replay_result res;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (shim_conn_lock(gen, deadline) != 0)
-			return -1;
-		if (shim_conn_ensure(deadline, 1) < 0) {
-			shim_conn_unlock();
-			return -1;
-		}
-		shim_replay(gen, 0, step, &res);
-		shim_conn_unlock();
-		if (!res.lost || res.acked > 0)
+		shim_replay_flush(gen, end, step, &res);
+		if (!res.lost || res.acked > 0 || shim_now_mono() >= end)
 			break;
 	}
-	return res.lost && res.acked == 0 ? -1 : res.acked;
+	if (res.acked == 0 && (res.lost || res.stalled))
+		return -1;
+	return res.acked;
 }
 
 int
 tollgate_flush_spool(void)
 {
-	int rc;
+	int rc = -1, saved = errno;
 
-	if (!shim_ready() || shim_inside)
-		return -1;
-	shim_inside++;
-	rc = flush_locked();
-	shim_inside--;
+	if (shim_ready() && !shim_inside) {
+		shim_inside++;
+		rc = flush_locked();
+		shim_inside--;
+	}
+	errno = saved;
 	return rc;
 }

@@ -10,7 +10,10 @@
  * SHIM_RETRY_NS; one of an incompatible protocol version likewise, with one
  * line on stderr. A fork child never uses what it inherited: the first lock
  * in a new process generation forgets the inherited socket (closing it only
- * if the fd still is that socket, by dev+ino) and the mapped pages.
+ * if the fd still is that socket, by dev+ino) and the mapped pages. Every
+ * lock also checks that the socket's fd still is our socket (fdid.h): a
+ * host that closed it and reused the number keeps that fd untouched, and
+ * we reconnect on a fresh one. Sends use MSG_NOSIGNAL (no SIGPIPE).
  */
 #ifndef SHIM_CLIENT_H
 #define SHIM_CLIENT_H
@@ -57,6 +60,10 @@ int shim_conn_call(uint16_t type, const void *p, uint32_t len, uint16_t want,
 int shim_conn_send(uint16_t type, const void *p, uint32_t len, uint32_t *seq,
     int64_t deadline);
 int shim_conn_recv(struct shim_reply *r, int64_t deadline);
+
+/* 1 when the daemon would answer a resent message with the same FAIL
+ * code err (a bad field, no permission): retrying cannot help. */
+int shim_conn_permanent(int err);
 
 /* 1 when the last registration asked for fail-closed. */
 int shim_conn_fail_closed(void);

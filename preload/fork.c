@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include "client.h"
+#include "config.h"
 #include "instance.h"
 #include "say.h"
 #include "shim.h"
@@ -13,13 +14,21 @@
  * may already hold our locks; taking them again would deadlock. */
 static __thread int fork_skipped __attribute__((tls_model("initial-exec")));
 
-/* Lock order everywhere: connection, spool, instance. */
+int64_t
+shim_fork_wait_ns(void)
+{
+	return (int64_t)shim_cfg.timeout_ms * 1000000;
+}
+
+/* Lock order everywhere: connection, spool, instance. The instance lock
+ * guards a few loads and stores only, never I/O: it is taken plainly. */
 static void
 prepare(void)
 {
 	fork_skipped = shim_inside != 0;
 	if (fork_skipped)
 		return;
+	shim_inside++;
 	shim_conn_atfork_prepare();
 	shim_spool_atfork_prepare();
 	shim_instance_lock();
@@ -33,6 +42,7 @@ parent(void)
 	shim_instance_unlock();
 	shim_spool_atfork_parent();
 	shim_conn_atfork_parent();
+	shim_inside--;
 }
 
 static void
@@ -41,6 +51,8 @@ child(void)
 	shim_instance_child();
 	shim_spool_atfork_child();
 	shim_conn_atfork_child();
+	if (!fork_skipped)
+		shim_inside--;
 }
 
 void

@@ -1,10 +1,10 @@
-/* replay.c — replay the spool; see replay.h. */
+/* replay.c — replay the spool, file by file; see replay.h. */
 #include "replay.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -16,147 +16,123 @@
 #include "shim.h"
 #include "spool.h"
 
-struct flight {
-	uint32_t seq[REPLAY_WINDOW];
-	off_t start[REPLAY_WINDOW]; /* where each record begins in the file */
-	int n;
+struct pass {
+	uint64_t gen;
+	int64_t end, step;
+	int relock;        /* take the connection lock per file */
+	struct replay_result *res;
+	char own[SPOOL_NAME_MAX];
 };
 
-struct file_pass {
-	int sent, acked, failed;
-	int ended;          /* read to the end of the range */
-	off_t first_failed; /* start of the first record the daemon refused */
-};
-
-static int64_t
-step_deadline(int64_t end, int64_t step)
+/* 1 when the pass must not go on to another file. */
+static int
+must_stop(const struct pass *p)
 {
-	int64_t d = shim_now_mono() + step;
-
-	return (end && end < d) ? end : d;
+	return p->res->lost || p->res->stalled ||
+	    (p->end && shim_now_mono() >= p->end);
 }
 
-/* Take one reply; match it to a record in flight. */
+/* relock: lock and connect before a file; 0 ready, -1 stop. */
 static int
-collect(struct flight *w, struct file_pass *fp, int64_t dl)
+enter(struct pass *p)
 {
-	struct shim_reply r;
-	int rc;
-
-	if ((rc = shim_conn_recv(&r, dl)) != 0)
-		return rc;
-	for (int i = 0; i < w->n; i++) {
-		if (w->seq[i] != r.hdr.seq)
-			continue;
-		if (r.hdr.type == TG_MSG_ACK)
-			fp->acked++;
-		else if (fp->failed++, fp->first_failed > w->start[i])
-			fp->first_failed = w->start[i];
-		w->n--;
-		w->seq[i] = w->seq[w->n];
-		w->start[i] = w->start[w->n];
-		break;
+	if (!p->relock)
+		return 0;
+	if (shim_conn_lock(p->gen, p->end) != 0) {
+		p->res->stalled = 1;
+		return -1;
 	}
-	return 0; /* a stale reply of an earlier call: ignored */
-}
-
-/* Read the next record and send it. 0 sent; 1 nothing more to send. */
-static int
-send_next(int fd, off_t *off, off_t to, const char *name, struct flight *w,
-    struct file_pass *fp, int64_t end, int64_t step, int *rc)
-{
-	struct tg_record rec;
-	off_t start = *off;
-	const char *why;
-	int rd;
-
-	if (to >= 0 && *off >= to) {
-		fp->ended = 1;
-		return 1;
+	if (shim_conn_ensure(shim_replay_step_deadline(p->end, p->step),
+	    1) < 0) {
+		shim_conn_unlock();
+		p->res->lost = 1;
+		return -1;
 	}
-	if ((rd = shim_spool_read(fd, off, &rec, &why)) != 0) {
-		fp->ended = rd != SPOOL_BAD;
-		if (rd != 1)
-			shim_say("spool %.80s: %s at offset %lld%s", name, why,
-			    (long long)*off, rd == SPOOL_TORN ? "; skipped" :
-			    "; file left in place");
-		return 1;
-	}
-	*rc = shim_conn_send(TG_MSG_RECORD, &rec, sizeof(rec),
-	    &w->seq[w->n], step_deadline(end, step));
-	if (*rc != 0)
-		return 1;
-	w->start[w->n++] = start;
-	fp->sent++;
 	return 0;
 }
 
-/* Everything before this offset is acknowledged. */
-static off_t
-acked_upto(const struct flight *w, const struct file_pass *fp, off_t off)
+static void
+leave(struct pass *p)
 {
-	off_t upto = fp->failed ? fp->first_failed : off;
-
-	for (int i = 0; i < w->n; i++)
-		if (w->start[i] < upto)
-			upto = w->start[i];
-	return upto;
+	if (p->relock)
+		shim_conn_unlock();
 }
 
-/* Replay [from, to) of fd (to < 0: to its end). 1 when every record of the
- * range was acknowledged; *upto: the acknowledged prefix otherwise. */
+/* This instance's file. 1 when nothing is left in it to replay. */
 static int
-replay_file(int fd, off_t from, off_t to, const char *name, int64_t end,
-    int64_t step, struct replay_result *res, off_t *upto)
+replay_own(struct pass *p)
 {
-	struct flight w = { .n = 0 };
-	struct file_pass fp = { .first_failed = (off_t)1 << 62 };
-	off_t off = from;
-	int rc = 0, more = 1;
+	struct spool_view v;
+	struct replay_file f;
+	int r;
 
-	for (;;) {
-		while (more && rc == 0 && w.n < REPLAY_WINDOW &&
-		    !(end && shim_now_mono() >= end))
-			more = !send_next(fd, &off, to, name, &w, &fp, end,
-			    step, &rc);
-		if (w.n == 0 || rc != 0)
-			break;
-		if ((rc = collect(&w, &fp, step_deadline(end, step))) != 0)
-			break;
-	}
-	res->acked += fp.acked;
-	*upto = acked_upto(&w, &fp, off);
-	if (rc == SHIM_LOST)
-		res->lost = 1;
-	if (fp.failed)
-		shim_say("spool %.80s: the daemon refused %d record(s); file "
-		    "kept", name, fp.failed);
-	return rc == 0 && fp.ended && fp.failed == 0 && fp.acked == fp.sent;
-}
-
-static int
-replay_own(uint64_t gen, char *own, size_t size, int64_t end, int64_t step,
-    struct replay_result *res)
-{
-	off_t from, to, upto;
-	int fd = shim_spool_own(gen, &from, &to, own, size), done;
-
-	if (fd < 0 || from >= to)
+	shim_spool_own(p->gen, &v);
+	snprintf(p->own, sizeof(p->own), "%s", v.name);
+	if (v.fd < 0)
 		return 1;
-	done = replay_file(fd, from, to, own, end, step, res, &upto);
-	/* Keep partial progress: the next pass starts after it. */
-	shim_spool_own_acked(done ? to : upto);
-	return done;
+	f = (struct replay_file){ .fd = v.fd, .from = v.from, .to = v.to,
+		.name = v.name };
+	r = v.from < v.to ? shim_replay_range(&f, p->end, p->step, p->res) :
+	    REPLAY_DONE;
+	shim_real.close(v.fd);
+	shim_spool_own_acked(v.ino, r == REPLAY_DONE ? v.to : f.upto);
+	if (r == REPLAY_BAD)
+		shim_spool_own_set_aside(v.ino, v.to, f.why);
+	return r != REPLAY_PARTIAL;
 }
 
-/* Another instance's file. 1: done (replayed and unlinked, or not ours
- * to replay: locked by its live process). */
+static void
+set_aside(int dfd, const char *name, const char *why)
+{
+	char bad[NAME_MAX + 8];
+
+	snprintf(bad, sizeof(bad), "%s" SPOOL_BAD_SUFFIX, name);
+	if (renameat(dfd, name, dfd, bad) == 0)
+		shim_say("spool %.80s: %s; set aside as %.80s, not replayed "
+		    "again", name, why, bad);
+	else
+		shim_say("spool %.80s: %s; cannot set it aside: %m", name, why);
+}
+
+/* The acknowledged prefix goes into the name: the next replayer, in this
+ * process or another, starts after it. */
+static void
+keep_progress(int dfd, const char *name, off_t upto)
+{
+	char to[SPOOL_NAME_MAX];
+
+	if (upto > shim_spool_name_offset(name) &&
+	    shim_spool_progress_name(name, upto, to, sizeof(to)) == 0)
+		renameat(dfd, name, dfd, to);
+}
+
+/* Another instance's file, flock'ed by us. */
 static int
-replay_other(int dfd, const char *name, int64_t end, int64_t step,
-    struct replay_result *res)
+replay_locked_other(struct pass *p, int dfd, int fd, const char *name,
+    off_t size)
+{
+	struct replay_file f = { .fd = fd, .to = -1, .name = name };
+	int r;
+
+	f.from = shim_spool_name_offset(name);
+	if (f.from > size)
+		f.from = 0;
+	r = shim_replay_range(&f, p->end, p->step, p->res);
+	if (r == REPLAY_DONE)
+		unlinkat(dfd, name, 0);
+	else if (r == REPLAY_BAD)
+		set_aside(dfd, name, f.why);
+	else
+		keep_progress(dfd, name, f.upto);
+	return r != REPLAY_PARTIAL;
+}
+
+/* 1: done (replayed, set aside, or not ours to replay: locked by its
+ * live process). */
+static int
+replay_other(struct pass *p, int dfd, const char *name)
 {
 	struct stat st, now;
-	off_t upto;
 	int fd, done = 1;
 
 	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -165,30 +141,19 @@ replay_other(int dfd, const char *name, int64_t end, int64_t step,
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_uid != geteuid() || flock(fd, LOCK_EX | LOCK_NB) < 0)
 		goto out;
-	/* Another replayer may have unlinked it before we got the lock. */
+	/* Another replayer may have unlinked or renamed it before we got
+	 * the lock. */
 	if (fstatat(dfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    now.st_ino != st.st_ino)
 		goto out;
-	done = replay_file(fd, 0, -1, name, end, step, res, &upto);
-	if (done)
-		unlinkat(dfd, name, 0);
+	done = replay_locked_other(p, dfd, fd, name, st.st_size);
 out:
 	shim_real.close(fd);
 	return done;
 }
 
 static int
-spool_name(const char *n, const char *own)
-{
-	size_t len = strlen(n), sl = strlen(SPOOL_SUFFIX);
-
-	return n[0] != '.' && len > sl && strcmp(n + len - sl, SPOOL_SUFFIX) == 0 &&
-	    strcmp(n, own) != 0;
-}
-
-static int
-replay_dir(const char *own, int64_t end, int64_t step,
-    struct replay_result *res)
+replay_dir(struct pass *p)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -197,31 +162,54 @@ replay_dir(const char *own, int64_t end, int64_t step,
 
 	if (shim_spool_dir(path, sizeof(path)) < 0 || (d = opendir(path)) == NULL)
 		return 1; /* nothing we could replay */
-	while ((de = readdir(d)) != NULL && !res->lost) {
-		if (end && shim_now_mono() >= end) {
+	while ((de = readdir(d)) != NULL) {
+		if (!shim_spool_is_spool_name(de->d_name) ||
+		    strcmp(de->d_name, p->own) == 0)
+			continue;
+		if (must_stop(p) || enter(p) < 0) {
 			done = 0;
 			break;
 		}
-		if (spool_name(de->d_name, own))
-			done &= replay_other(dirfd(d), de->d_name, end, step, res);
+		done &= replay_other(p, dirfd(d), de->d_name);
+		leave(p);
 	}
 	closedir(d);
-	return done && !res->lost;
+	return done;
+}
+
+static void
+run_pass(struct pass *p)
+{
+	int done = 0;
+
+	memset(p->res, 0, sizeof(*p->res));
+	/* Cleared first: an append racing with this pass sets it again. */
+	shim_spool_set_dirty(0);
+	if (enter(p) == 0) {
+		done = replay_own(p);
+		leave(p);
+		if (!must_stop(p))
+			done &= replay_dir(p);
+	}
+	p->res->complete = done && !p->res->lost && !p->res->stalled;
+	if (!p->res->complete)
+		shim_spool_set_dirty(1);
 }
 
 void
 shim_replay(uint64_t gen, int64_t end, int64_t step, struct replay_result *res)
 {
-	char own[64];
-	int done;
+	struct pass p = { .gen = gen, .end = end, .step = step, .res = res };
 
-	memset(res, 0, sizeof(*res));
-	/* Cleared first: an append racing with this pass sets it again. */
-	shim_spool_set_dirty(0);
-	done = replay_own(gen, own, sizeof(own), end, step, res);
-	if (!res->lost)
-		done &= replay_dir(own, end, step, res);
-	res->complete = done && !res->lost;
-	if (!res->complete)
-		shim_spool_set_dirty(1);
+	run_pass(&p);
+}
+
+void
+shim_replay_flush(uint64_t gen, int64_t end, int64_t step,
+    struct replay_result *res)
+{
+	struct pass p = { .gen = gen, .end = end, .step = step, .relock = 1,
+		.res = res };
+
+	run_pass(&p);
 }

@@ -10,6 +10,7 @@
 
 #include "real.h"
 #include "shim.h"
+#include "sigguard.h"
 
 static dev_t say_dev;
 static ino_t say_ino;
@@ -51,6 +52,25 @@ may_say(void)
 	return atomic_fetch_add(&say_count, 1) < SAY_BURST;
 }
 
+/* fd 2 may be a pipe nobody reads (SIGPIPE) or a file at RLIMIT_FSIZE
+ * (SIGXFSZ): a line of ours must not kill the host. Nor hang it: a full
+ * pipe nobody drains gets no line (poll without waiting first). */
+static void
+say_write(const char *line, int n)
+{
+	struct pollfd p = { .fd = 2, .events = POLLOUT };
+	struct shim_sigguard g;
+	ssize_t w;
+
+	if (shim_real.poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
+		return;
+	shim_sig_hold(&g);
+	do
+		w = shim_real.write(2, line, n);
+	while (w < 0 && errno == EINTR);
+	shim_sig_release(&g, w < 0 ? errno : 0);
+}
+
 void
 shim_say(const char *fmt, ...)
 {
@@ -71,7 +91,7 @@ shim_say(const char *fmt, ...)
 	if (n > (int)sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	(void)!shim_real.write(2, line, n);
+	say_write(line, n);
 out:
 	errno = saved;
 }

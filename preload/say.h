@@ -4,7 +4,8 @@
  * with (same dev+ino as at init: a program that reused fd 2 for a data file
  * or socket must never get our text in it). Rate-limited to SAY_BURST lines
  * per SAY_WINDOW_S seconds per process; lines over the limit are dropped.
- * Never touches errno.
+ * A line never kills the host (SIGPIPE, SIGXFSZ: sigguard.h) nor blocks
+ * it (fd 2 not writable now: the line is dropped). Never touches errno.
  */
 #ifndef SHIM_SAY_H
 #define SHIM_SAY_H

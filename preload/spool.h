@@ -3,12 +3,26 @@
  *
  * Directory: tg_path_spool_dir() (per uid), created 0700; refused when it
  * is not ours or is group/world-writable. One file per process instance,
- * "PID-PREFIX.spool" (PREFIX = the record-id prefix, new after fork),
- * created as ".NAME.tmp", flock(LOCK_EX)'ed, then renamed, so a replayer
- * never sees a live process's file unlocked. The lock is held for the
- * process's life: replayers skip locked files. O_APPEND|O_CLOEXEC;
- * every append is one write() + fdatasync(): when shim_spool_append()
- * returns 0 the record survives a crash.
+ * "PID-PREFIX.spool" (PREFIX = the record-id prefix, new after fork;
+ * "PID-PREFIX.N.spool" when the instance had to start a new file: the
+ * host closed the old one's fd, or it was set aside), created as
+ * ".NAME.tmp", flock(LOCK_EX)'ed, then renamed, so a replayer never sees a
+ * live process's file unlocked. The lock is held for the file's life in
+ * the process: replayers skip locked files. O_APPEND|O_CLOEXEC, moved to a
+ * high fd and checked by identity before each use (fdid.h); every append
+ * is one write() + fdatasync() with SIGXFSZ blocked (sigguard.h): when
+ * shim_spool_append() returns 0 the record survives a crash.
+ *
+ * The directory holds at most SPOOL_MAX_BYTES (all files in it, counted
+ * when a file is opened and again, at most once a second, when the cap is
+ * hit); past it a record is dropped and counted, with one line at most
+ * once a minute.
+ *
+ * Names carry replay progress: "BASE+OFF.spool" says the first OFF bytes
+ * were acknowledged (a replayer that stopped part way renames the file so,
+ * and a process that exits with a partly acknowledged file likewise). A
+ * file with a record that cannot be replayed is renamed "NAME.bad": never
+ * replayed again automatically.
  *
  * File format: records, each struct spool_hdr + payload. Version 1 payload
  * is a struct tg_record of protocol version 1, already in replay form
@@ -27,6 +41,9 @@
 #define SPOOL_MAGIC 0x50534754u /* "TGSP" little-endian */
 #define SPOOL_VERSION 1
 #define SPOOL_SUFFIX ".spool"
+#define SPOOL_BAD_SUFFIX ".bad"
+#define SPOOL_MAX_BYTES (64LL << 20)
+#define SPOOL_NAME_MAX 96
 
 struct spool_hdr {
 	uint32_t magic;
@@ -44,7 +61,7 @@ void shim_spool_encode(const struct tg_record *rec, void *buf);
 /* Read the record at *off. 0: read, *off advanced; 1: clean end of file;
  * SPOOL_TORN: the last record is incomplete or bad (a torn write);
  * SPOOL_BAD: a bad record before the end, or a version we do not know
- * (the file must be left alone). *why says what. */
+ * (the file must be set aside). *why says what. */
 #define SPOOL_TORN (-1)
 #define SPOOL_BAD (-2)
 int shim_spool_read(int fd, off_t *off, struct tg_record *rec,
@@ -53,22 +70,47 @@ int shim_spool_read(int fd, off_t *off, struct tg_record *rec,
 /* The spool directory, created and checked. 0 or -1 (said once). */
 int shim_spool_dir(char *buf, size_t size);
 
-/* Append to this process instance's file. 0 on disk, -1 not (said). */
+/* Bytes of all regular files in dir. */
+off_t shim_spool_dir_bytes(const char *dir);
+
+/* 1 when name is a spool file to replay (not hidden, not set aside). */
+int shim_spool_is_spool_name(const char *name);
+
+/* The acknowledged offset a name carries ("+OFF.spool"), or 0. */
+off_t shim_spool_name_offset(const char *name);
+
+/* name with progress off: "BASE+OFF.spool". 0, or -1 when it does not fit. */
+int shim_spool_progress_name(const char *name, off_t off, char *out,
+    size_t size);
+
+/* Append to this process instance's file. 0 on disk; -1 not (said: a
+ * full spool, a write error). */
 int shim_spool_append(uint64_t gen, const struct tg_record *rec);
 
-/* This instance's file for replay: fd (-1: none), the unacknowledged
- * range [*from, *to), and its name (to skip it in the directory scan). */
-int shim_spool_own(uint64_t gen, off_t *from, off_t *to, char *name,
-    size_t size);
-/* Everything before upto is acknowledged: empty the file if nothing was
- * appended since, else remember the offset. */
-void shim_spool_own_acked(off_t upto);
+/* This instance's file for replay. */
+struct spool_view {
+	int fd;          /* a duplicate for the replayer to close; -1: none */
+	ino_t ino;       /* which file it is */
+	off_t from, to;  /* the unacknowledged range */
+	char name[SPOOL_NAME_MAX];
+};
+void shim_spool_own(uint64_t gen, struct spool_view *v);
+
+/* Everything of file ino before upto is acknowledged: empty the file if
+ * nothing was appended since, else remember the offset. */
+void shim_spool_own_acked(ino_t ino, off_t upto);
+
+/* File ino has a record that cannot be replayed after upto: rename it
+ * NAME.bad (one line with why), carry the records appended after `to`
+ * (not replayed yet) over to a new file. */
+void shim_spool_own_set_aside(ino_t ino, off_t to, const char *why);
 
 /* 1 when something was appended since the last complete replay. */
 int shim_spool_dirty(void);
 void shim_spool_set_dirty(int v);
 
-/* At exit: remove our file if everything in it was acknowledged. */
+/* At exit: remove our file if everything in it was acknowledged, else
+ * record the acknowledged part in its name. */
 void shim_spool_exit(void);
 
 void shim_spool_atfork_prepare(void);

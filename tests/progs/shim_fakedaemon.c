@@ -7,7 +7,12 @@
  * deadline) | badversion (answers every REGISTER with FAIL BAD_VERSION) |
  * stale (sends a junk reply with a wrong seq, then the right one).
  * Every RECORD whose id is new appends "HEXID ENDPOINT\n" to OUTFILE, then
- * is ACKed (a repeated id is ACKed with inserted=0 and not appended).
+ * is ACKed (a repeated id is ACKed with inserted=0 and not appended). In
+ * every mode a RECORD whose endpoint starts with "refuse" is answered
+ * FAIL BAD_FIELD (as tollgated refuses a record it finds invalid) and
+ * appends "REFUSED ENDPOINT\n" each time it arrives; one whose endpoint
+ * starts with "busy" is answered FAIL INTERNAL (a refusal for now) and
+ * appends "BUSY ENDPOINT\n"; a repeated id appends "REPEAT HEXID\n".
  * Exits on SIGTERM. Libc only; wire structs come from lib/proto.h.
  */
 #include <poll.h>
@@ -98,6 +103,17 @@ do_record(int fd, uint32_t seq, const struct tg_record *rec)
 	struct tg_ack a;
 	int i;
 
+	if (strncmp(rec->endpoint, "refuse", 6) == 0 ||
+	    strncmp(rec->endpoint, "busy", 4) == 0) {
+		struct tg_fail f = { rec->endpoint[0] == 'r' ? TG_ERR_BAD_FIELD :
+		    TG_ERR_INTERNAL, "fake: refused" };
+
+		fprintf(out, "%s %.40s\n", rec->endpoint[0] == 'r' ?
+		    "REFUSED" : "BUSY", rec->endpoint);
+		fflush(out);
+		reply(fd, TG_MSG_FAIL, seq, &f, sizeof(f), NULL, 0);
+		return;
+	}
 	memcpy(a.id, rec->id, 16);
 	a.pad = 0;
 	for (i = 0; i < nids && memcmp(ids[i], rec->id, 16); i++)
@@ -109,6 +125,12 @@ do_record(int fd, uint32_t seq, const struct tg_record *rec)
 			fprintf(out, "%02x", rec->id[k]);
 		fprintf(out, " %s %d\n", rec->endpoint,
 		    (rec->flags & TG_REC_REPLAYED) ? 1 : 0);
+		fflush(out);
+	} else {
+		fprintf(out, "REPEAT ");
+		for (int k = 0; k < 16; k++)
+			fprintf(out, "%02x", rec->id[k]);
+		fprintf(out, "\n");
 		fflush(out);
 	}
 	reply(fd, TG_MSG_ACK, seq, &a, sizeof(a), NULL, 0);

@@ -1,7 +1,11 @@
 /* test_shim_spool.c — the spool record format: CRC-32 reference value,
  * encode/read round trip, and each damaged-file case with the result the
  * replayer acts on (torn tail: skip it; bad record before the end or an
- * unknown version: leave the file alone). Also the directory checks. */
+ * unknown version: set the file aside). Also the directory checks, and
+ * the file names that carry replay progress and mark files set aside
+ * (regression, "one bad or refused record made every call of every
+ * shimmed process slow forever": a file is never re-sent from offset 0
+ * once a replayer got part way, and a .bad file is never replayed). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -181,6 +185,50 @@ test_dir_checks(void **state)
 	unsetenv("TOLLGATE_SPOOL_DIR");
 }
 
+static void
+test_spool_names(void **state)
+{
+	assert_int_equal(shim_spool_is_spool_name("123-0011223344556677.spool"), 1);
+	assert_int_equal(shim_spool_is_spool_name("123-0011.2+1072.spool"), 1);
+	assert_int_equal(shim_spool_is_spool_name(".123-00.spool.tmp"), 0);
+	assert_int_equal(shim_spool_is_spool_name(".x.spool"), 0);
+	assert_int_equal(shim_spool_is_spool_name("123-00.spool.bad"), 0);
+	assert_int_equal(shim_spool_is_spool_name(".spool"), 0);
+	assert_int_equal(shim_spool_is_spool_name("filler"), 0);
+}
+
+static void
+test_progress_offset(void **state)
+{
+	assert_int_equal(shim_spool_name_offset("123-00.spool"), 0);
+	assert_int_equal(shim_spool_name_offset("123-00+2144.spool"), 2144);
+	assert_int_equal(shim_spool_name_offset("123-00.3+1072.spool"), 1072);
+	/* Not a whole number of records, or no digits: no progress. */
+	assert_int_equal(shim_spool_name_offset("123-00+100.spool"), 0);
+	assert_int_equal(shim_spool_name_offset("123-00+.spool"), 0);
+	assert_int_equal(shim_spool_name_offset("+1072.spool"), 0);
+	assert_int_equal(shim_spool_name_offset("123-00+1072.spool.bad"), 0);
+}
+
+static void
+test_progress_name(void **state)
+{
+	char out[SPOOL_NAME_MAX];
+
+	assert_int_equal(shim_spool_progress_name("123-00.spool", 2144, out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "123-00+2144.spool");
+	assert_int_equal(shim_spool_progress_name("123-00+1072.spool", 3216,
+	    out, sizeof(out)), 0);
+	assert_string_equal(out, "123-00+3216.spool");
+	assert_int_equal(shim_spool_progress_name("123-00.1.spool", 1072, out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "123-00.1+1072.spool");
+	assert_int_equal(shim_spool_name_offset(out), 1072);
+	assert_int_equal(shim_spool_progress_name("123-00.spool", 1072, out,
+	    8), -1);
+}
+
 int
 main(void)
 {
@@ -192,6 +240,9 @@ main(void)
 		cmocka_unit_test(test_bad_crc_middle_is_bad),
 		cmocka_unit_test(test_unknown_version_is_bad),
 		cmocka_unit_test(test_dir_checks),
+		cmocka_unit_test(test_spool_names),
+		cmocka_unit_test(test_progress_offset),
+		cmocka_unit_test(test_progress_name),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
