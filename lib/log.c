@@ -63,3 +63,15 @@ fatalx(const char *fmt, ...)
 	LOG_BODY(NULL);
 	exit(1);
 }
+
+void
+tg_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}

@@ -10,6 +10,7 @@
  * Entries are kept in one array sorted by key for bsearch; the table is
  * read-mostly (loaded at start and on SIGHUP).
  */
+#include "log.h"
 #include "prices.h"
 
 #include <errno.h>
@@ -42,18 +43,6 @@ struct tg_prices {
 	struct gpu_ent *gpus;
 	size_t ngpus;
 };
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int
 ent_cmp(const void *a, const void *b)
@@ -101,7 +90,7 @@ known_key(const char *const *keys, const char *k)
 }
 
 #define PRICE_ERR(what) do { \
-	seterr(err, errlen, "%s: models.%s.%s", file, name, what); \
+	tg_seterr(err, errlen, "%s: models.%s.%s", file, name, what); \
 	return -1; \
 } while (0)
 
@@ -118,7 +107,7 @@ price_field(const char *file, const char *name, json_t *m, const char *field,
 		return 0;
 	if ((why = get_money(v, USD_PER_MTOK_MAX, 1e6, out)) == NULL)
 		return 0;
-	seterr(err, errlen, "%s: models.%s.%s: %s", file, name, field, why);
+	tg_seterr(err, errlen, "%s: models.%s.%s: %s", file, name, field, why);
 	return -1;
 }
 
@@ -131,13 +120,13 @@ parse_model(const char *file, const char *name, json_t *m, struct tg_price *p,
 	json_t *v;
 
 	if (!json_is_object(m)) {
-		seterr(err, errlen, "%s: models.%s: expected an object", file,
+		tg_seterr(err, errlen, "%s: models.%s: expected an object", file,
 		    name);
 		return -1;
 	}
 	json_object_foreach(m, k, v) {
 		if (!known_key(model_keys, k)) {
-			seterr(err, errlen, "%s: models.%s.%s: unknown key", file,
+			tg_seterr(err, errlen, "%s: models.%s.%s: unknown key", file,
 			    name, k);
 			return -1;
 		}
@@ -235,17 +224,17 @@ apply_models(struct tg_prices *t, const char *file, json_t *models,
 	if (models == NULL)
 		return 0;
 	if (!json_is_object(models)) {
-		seterr(err, errlen, "%s: models: expected an object", file);
+		tg_seterr(err, errlen, "%s: models: expected an object", file);
 		return -1;
 	}
 	ps = calloc(json_object_size(models) + 1, sizeof(*ps));
 	if (ps == NULL) {
-		seterr(err, errlen, "%s: out of memory", file);
+		tg_seterr(err, errlen, "%s: out of memory", file);
 		return -1;
 	}
 	json_object_foreach(models, k, m) {
 		if (!key_ok(k)) {
-			seterr(err, errlen, "%s: models: a model name must be "
+			tg_seterr(err, errlen, "%s: models: a model name must be "
 			    "1 to %d bytes", file, KEY_MAX);
 			free(ps);
 			return -1;
@@ -258,7 +247,7 @@ apply_models(struct tg_prices *t, const char *file, json_t *models,
 	i = 0;
 	json_object_foreach(models, k, m) {
 		if (put_model(t, k, &ps[i++]) == -1) {
-			seterr(err, errlen, "%s: out of memory", file);
+			tg_seterr(err, errlen, "%s: out of memory", file);
 			free(ps);
 			return -1;
 		}
@@ -275,25 +264,25 @@ check_gpus(const char *file, json_t *gpus, char *err, size_t errlen)
 	tg_pico_usd dummy;
 
 	if (!json_is_object(gpus)) {
-		seterr(err, errlen, "%s: gpus: expected an object", file);
+		tg_seterr(err, errlen, "%s: gpus: expected an object", file);
 		return -1;
 	}
 	json_object_foreach(gpus, k, g) {
 		if (!key_ok(k) || !json_is_object(g)) {
-			seterr(err, errlen, "%s: gpus.%s: expected an object",
+			tg_seterr(err, errlen, "%s: gpus.%s: expected an object",
 			    file, k);
 			return -1;
 		}
 		json_object_foreach(g, f, v) {
 			if (strcmp(f, "usd_per_hour") != 0) {
-				seterr(err, errlen, "%s: gpus.%s.%s: unknown key",
+				tg_seterr(err, errlen, "%s: gpus.%s.%s: unknown key",
 				    file, k, f);
 				return -1;
 			}
 		}
 		if ((why = get_money(json_object_get(g, "usd_per_hour"),
 		    USD_PER_HOUR_MAX, 1, &dummy)) != NULL) {
-			seterr(err, errlen, "%s: gpus.%s.usd_per_hour: %s", file,
+			tg_seterr(err, errlen, "%s: gpus.%s.usd_per_hour: %s", file,
 			    k, why);
 			return -1;
 		}
@@ -317,7 +306,7 @@ apply_gpus(struct tg_prices *t, const char *file, json_t *gpus, char *err,
 		usd = json_number_value(json_object_get(g, "usd_per_hour"));
 		/* $/hour → pico-USD/second, rounded to nearest. */
 		if (put_gpu(t, k, llround(usd * 1e12 / 3600.0)) == -1) {
-			seterr(err, errlen, "%s: out of memory", file);
+			tg_seterr(err, errlen, "%s: out of memory", file);
 			return -1;
 		}
 	}
@@ -334,19 +323,19 @@ check_top(const char *file, json_t *root, char *err, size_t errlen)
 	json_t *v;
 
 	if (!json_is_object(root)) {
-		seterr(err, errlen, "%s: expected a JSON object", file);
+		tg_seterr(err, errlen, "%s: expected a JSON object", file);
 		return -1;
 	}
 	json_object_foreach(root, k, v) {
 		if (!known_key(top_keys, k)) {
-			seterr(err, errlen, "%s: %s: unknown key", file, k);
+			tg_seterr(err, errlen, "%s: %s: unknown key", file, k);
 			return -1;
 		}
 	}
 	v = json_object_get(root, "schema_version");
 	if (!json_is_integer(v) ||
 	    json_integer_value(v) != PRICES_SCHEMA_VERSION) {
-		seterr(err, errlen, "%s: schema_version: expected %d", file,
+		tg_seterr(err, errlen, "%s: schema_version: expected %d", file,
 		    PRICES_SCHEMA_VERSION);
 		return -1;
 	}
@@ -364,9 +353,9 @@ tg_prices_merge(struct tg_prices *t, const char *path, char *err,
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL) {
 		if (je.line < 1)
-			seterr(err, errlen, "%s: %s", path, je.text);
+			tg_seterr(err, errlen, "%s: %s", path, je.text);
 		else
-			seterr(err, errlen, "%s:%d:%d: %s", path, je.line,
+			tg_seterr(err, errlen, "%s:%d:%d: %s", path, je.line,
 			    je.column, je.text);
 		return -1;
 	}
@@ -391,7 +380,7 @@ tg_prices_load(const char *path, char *err, size_t errlen)
 	struct tg_prices *t;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		tg_seterr(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (tg_prices_merge(t, path, err, errlen) == -1) {

@@ -8,6 +8,7 @@
  * really inserted, so nothing is counted twice.
  */
 #include "ledger.h"
+#include "log.h"
 #include "ledger_private.h"
 
 #include <stdarg.h>
@@ -29,18 +30,6 @@ static const char insert_sql[] =
     " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28,"
     " ?29, ?30, ?31, ?32, ?33, ?34)"
     " ON CONFLICT (id) DO NOTHING";
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* journal_mode=WAL answers with the mode it got; anything else fails. */
 static int
@@ -73,17 +62,17 @@ ledger_open(const char *path, char *err, size_t errlen)
 	if ((lg = calloc(1, sizeof(*lg))) == NULL ||
 	    (lg->path = strdup(path)) == NULL) {
 		free(lg);
-		seterr(err, errlen, "%s: out of memory", path);
+		tg_seterr(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
 	if (sqlite3_open_v2(path, &lg->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		seterr(err, errlen, "%s: %s", path, lg->db ?
+		tg_seterr(err, errlen, "%s: %s", path, lg->db ?
 		    sqlite3_errmsg(lg->db) : "cannot open");
 		goto fail;
 	}
 	if (set_pragmas(lg->db) == -1) {
-		seterr(err, errlen, "%s: cannot set WAL/synchronous=FULL: %s",
+		tg_seterr(err, errlen, "%s: cannot set WAL/synchronous=FULL: %s",
 		    path, sqlite3_errmsg(lg->db));
 		goto fail;
 	}
@@ -93,7 +82,7 @@ ledger_open(const char *path, char *err, size_t errlen)
 	if (ledger_register_functions(lg->db) == -1 ||
 	    sqlite3_prepare_v3(lg->db, insert_sql, -1, SQLITE_PREPARE_PERSISTENT,
 	    &lg->ins_record, NULL) != SQLITE_OK) {
-		seterr(err, errlen, "%s: %s", path, sqlite3_errmsg(lg->db));
+		tg_seterr(err, errlen, "%s: %s", path, sqlite3_errmsg(lg->db));
 		goto fail;
 	}
 	return lg;

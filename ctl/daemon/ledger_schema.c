@@ -9,6 +9,7 @@
  */
 #include "ledger.h"
 #include "ledger_private.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -131,16 +132,6 @@ const struct ledger_step ledger_steps[] = {
 };
 const size_t ledger_nsteps = sizeof(ledger_steps) / sizeof(ledger_steps[0]);
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int
 user_version(sqlite3 *db, int *v)
 {
@@ -169,14 +160,14 @@ run_steps(sqlite3 *db, const char *name, int from,
 		if (steps[i].to <= from)
 			continue;
 		if (sqlite3_exec(db, steps[i].sql, NULL, NULL, NULL) != SQLITE_OK) {
-			seterr(err, errlen, "%s: migration to schema version %d "
+			tg_seterr(err, errlen, "%s: migration to schema version %d "
 			    "failed: %s", name, steps[i].to, sqlite3_errmsg(db));
 			return -1;
 		}
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
 		    steps[i].to);
 		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-			seterr(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
+			tg_seterr(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
 			return -1;
 		}
 	}
@@ -192,27 +183,27 @@ ledger_migrate(sqlite3 *db, const char *name, const struct ledger_step *steps,
 	/* IMMEDIATE: two daemons opening one file migrate one at a time, and
 	 * the version is read again under the lock. */
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		seterr(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
+		tg_seterr(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
 		return -1;
 	}
 	if (user_version(db, &v) == -1) {
-		seterr(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
+		tg_seterr(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
 		goto fail;
 	}
 	if (v > known) {
-		seterr(err, errlen, "%s: schema version %d is newer than this "
+		tg_seterr(err, errlen, "%s: schema version %d is newer than this "
 		    "tollgated knows (%d); run a newer tollgated or move the file "
 		    "away", name, v, known);
 		goto fail;
 	}
 	if (v < 0) {
-		seterr(err, errlen, "%s: bad schema version %d", name, v);
+		tg_seterr(err, errlen, "%s: bad schema version %d", name, v);
 		goto fail;
 	}
 	if (run_steps(db, name, v, steps, nsteps, err, errlen) == -1)
 		goto fail;
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		seterr(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
+		tg_seterr(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
 		goto fail;
 	}
 	return 0;
