@@ -90,8 +90,8 @@ deny_budget(const struct run *run, tg_nano_usd cost, struct tg_verdict *v)
 	char b[24], s[24], r[24], c[24], text[200];
 
 	admit_usd(b, sizeof(b), run->budget);
-	admit_usd(s, sizeof(s), run->spent + run->pending);
-	admit_usd(r, sizeof(r), run->reserved);
+	admit_usd(s, sizeof(s), run_money(run->spent + run->pending));
+	admit_usd(r, sizeof(r), run_money(run->reserved));
 	admit_usd(c, sizeof(c), cost);
 	v->decision = TG_DENY;
 	tg_strlcpy(v->rule, ADMIT_RULE_BUDGET, sizeof(v->rule));
@@ -200,6 +200,34 @@ admit_expire(struct admit *A, struct resv_owner *o,
 		if (fn)
 			fn(r, arg);
 		resv_drop(A, o, r);
+		n++;
+	}
+	return n;
+}
+
+size_t
+admit_adopt(struct admit *A, struct resv_owner *from, struct resv_owner *to)
+{
+	struct resv *r, *next;
+	size_t n = 0;
+
+	for (r = from->head; r; r = next) {
+		next = r->onext;
+		if (resv_find(A, to->id, r->admit_id))
+			continue;
+		htab_remove(&A->tab, &r->hn);
+		*r->oprev = r->onext;
+		if (r->onext)
+			r->onext->oprev = r->oprev;
+		from->n--;
+		r->owner_id = to->id;
+		htab_insert(&A->tab, &r->hn, htab_hash64(to->id, r->admit_id));
+		r->onext = to->head;
+		if (to->head)
+			to->head->oprev = &r->onext;
+		r->oprev = &to->head;
+		to->head = r;
+		to->n++;
 		n++;
 	}
 	return n;

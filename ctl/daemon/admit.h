@@ -79,6 +79,12 @@ int admit_release(struct admit *A, struct resv_owner *o, uint64_t admit_id);
 size_t admit_expire(struct admit *A, struct resv_owner *o,
     void (*fn)(const struct resv *, void *), void *arg);
 
+/* Move the owner's reservations to another owner (a process registering
+ * again takes back those of its closed connection). One whose admit_id the
+ * new owner already holds stays with from. Returns how many moved. */
+size_t admit_adopt(struct admit *A, struct resv_owner *from,
+    struct resv_owner *to);
+
 /* "$0.48"-style: 2 to 9 decimals, trailing zeros trimmed. */
 void admit_usd(char *buf, size_t size, tg_nano_usd v);
 

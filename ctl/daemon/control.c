@@ -27,6 +27,16 @@
 
 #define CONTROL_BACKLOG 512
 #define CONTROL_QUEUE_MAX (8u << 20) /* unread replies before we drop */
+/* All connections' queued replies together: many slow readers must not
+ * grow the daemon without bound either. */
+#define CONTROL_QUEUE_TOTAL_MAX ((size_t)64 << 20)
+/* Reading a connection out before its process's reservations expire:
+ * bounded, as a forked child holding the socket may keep writing. */
+#define CONTROL_DRAIN_ROUNDS 256
+/* accept() out of descriptors: stop listening this long (or until a
+ * connection closes), and say so at most once per ACCEPT_WARN_NS. */
+#define ACCEPT_PAUSE_MS 100
+#define ACCEPT_WARN_NS (10LL * 1000000000LL)
 
 static int
 sun_fill(struct sockaddr_un *sa, const char *path)
@@ -162,6 +172,59 @@ control_add(struct tgd *d, int fd)
 	    (unsigned)c->peer.uid);
 }
 
+static void
+listen_arm(struct tgd *d, int on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0,
+		.data.ptr = &d->ev_listen };
+
+	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, d->lfd, &ev) == 0)
+		d->accept_paused = !on;
+}
+
+/* Out of descriptors (or memory) the pending connection stays in the
+ * backlog and the level-triggered listener would wake us at once, forever:
+ * stop listening until a connection closes or ACCEPT_PAUSE_MS pass
+ * (control_accept_resume), and warn once in a while, not per wake-up. */
+static void
+accept_pause(struct tgd *d)
+{
+	int64_t now = tgd_mono_ns();
+	int e = errno;
+
+	if (d->accept_warned_ns == 0 ||
+	    now - d->accept_warned_ns >= ACCEPT_WARN_NS) {
+		errno = e;
+		log_warn("%s: accept; not accepting for a while", __func__);
+		d->accept_warned_ns = now;
+	}
+	listen_arm(d, 0);
+	d->accept_resume_ns = now + ACCEPT_PAUSE_MS * 1000000LL;
+}
+
+void
+control_accept_resume(struct tgd *d)
+{
+	if (d->accept_paused && !d->stop)
+		listen_arm(d, 1);
+}
+
+/* The epoll_wait timeout: -1, or until the paused listener resumes. */
+int
+control_accept_timeout(struct tgd *d)
+{
+	int64_t left;
+
+	if (!d->accept_paused)
+		return -1;
+	left = d->accept_resume_ns - tgd_mono_ns();
+	if (left <= 0) {
+		control_accept_resume(d);
+		return d->accept_paused ? ACCEPT_PAUSE_MS : -1;
+	}
+	return (int)(left / 1000000LL) + 1;
+}
+
 void
 control_accept(struct tgd *d)
 {
@@ -170,7 +233,10 @@ control_accept(struct tgd *d)
 	for (;;) {
 		fd = accept4(d->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR &&
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				accept_pause(d);
+			else if (errno != EAGAIN && errno != EINTR &&
 			    errno != ECONNABORTED)
 				log_warn("%s: accept", __func__);
 			return;
@@ -190,6 +256,24 @@ control_conn(struct tgd *d, int fd, uint32_t gen)
 	return (c && !c->closed && c->gen == gen) ? c : NULL;
 }
 
+static int control_read_one(struct tgd *d, struct conn *c, char *buf);
+
+/* The settlements still queued on a connection that is being closed (a
+ * failed send, a reset, too many unread replies): each RECORD must count,
+ * and before the process's reservations expire or it would count twice.
+ * c is closed already, so nothing is answered (dispatch takes only RECORD
+ * and RELEASE from a closed connection). */
+static void __attribute__((noinline))
+control_drain_closed(struct tgd *d, struct conn *c)
+{
+	char buf[TG_MSG_MAX] __attribute__((aligned(16)));
+	int i;
+
+	for (i = 0; i < CONTROL_DRAIN_ROUNDS * CONTROL_READ_BURST; i++)
+		if (control_read_one(d, c, buf) == -1)
+			break;
+}
+
 void
 control_close(struct tgd *d, struct conn *c)
 {
@@ -198,6 +282,8 @@ control_close(struct tgd *d, struct conn *c)
 	if (c->closed)
 		return;
 	c->closed = 1;
+	if (!d->stop && c->proc)
+		control_drain_closed(d, c);
 	dispatch_conn_gone(d, c);
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->pid_watched)
@@ -210,6 +296,10 @@ control_close(struct tgd *d, struct conn *c)
 		free(o);
 	}
 	c->qhead = c->qtail = NULL;
+	d->qbytes_total -= c->qbytes;
+	c->qbytes = 0;
+	/* A descriptor is free again. */
+	control_accept_resume(d);
 	/* An event for c may still wait in this epoll batch: free later. */
 	c->grave_next = d->grave;
 	d->grave = c;
@@ -253,9 +343,11 @@ control_enqueue(struct tgd *d, struct conn *c, const void *pkt, size_t len)
 	struct outpkt *o;
 
 	if (c->qbytes + len > CONTROL_QUEUE_MAX ||
+	    d->qbytes_total + len > CONTROL_QUEUE_TOTAL_MAX ||
 	    (o = malloc(sizeof(*o) + len)) == NULL) {
-		log_warnx("%s: pid %d does not read its replies; dropping it",
-		    __func__, (int)c->peer.pid);
+		log_warnx("%s: pid %d does not read its replies (%zu bytes "
+		    "queued, %zu in all); dropping it", __func__,
+		    (int)c->peer.pid, c->qbytes, d->qbytes_total);
 		control_close(d, c);
 		return -1;
 	}
@@ -268,6 +360,7 @@ control_enqueue(struct tgd *d, struct conn *c, const void *pkt, size_t len)
 		c->qhead = o;
 	c->qtail = o;
 	c->qbytes += len;
+	d->qbytes_total += len;
 	control_want_out(d, c, 1);
 	return 0;
 }
@@ -289,6 +382,7 @@ control_flush(struct tgd *d, struct conn *c)
 		if (c->qhead == NULL)
 			c->qtail = NULL;
 		c->qbytes -= o->len;
+		d->qbytes_total -= o->len;
 		free(o);
 	}
 	control_want_out(d, c, 0);
@@ -461,7 +555,14 @@ control_read_one(struct tgd *d, struct conn *c, char *buf)
 
 	n = recvmsg(c->fd, &mh, MSG_TRUNC | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
+		/* A peer that closed with our replies unread: the reset is
+		 * reported once, then what it sent before is still queued
+		 * for us, then end of file. Read on. */
+		if (errno == ECONNRESET) {
+			c->reset = 1;
+			return 0;
+		}
+		if ((errno == EAGAIN || errno == EINTR) && !c->reset)
 			return -1;
 		control_close(d, c);
 		return -1;
@@ -496,6 +597,16 @@ control_read(struct tgd *d, struct conn *c)
 			break;
 	c->reading = 0;
 	return i;
+}
+
+/* Read the connection out (the process died: its last RECORDs must settle
+ * before its reservations expire). Bounded; c may be closed on return. */
+void
+control_drain(struct tgd *d, struct conn *c)
+{
+	for (int k = 0; k < CONTROL_DRAIN_ROUNDS && !c->closed; k++)
+		if (control_read(d, c) < CONTROL_READ_BURST)
+			break;
 }
 
 /* One packet per readiness event: epoll is level-triggered, so what is

@@ -25,7 +25,18 @@
 
 #define TGD_VERSION "0.1.0"
 
-enum ev_kind { EV_LISTEN, EV_CONN, EV_PIDFD, EV_SIGNAL, EV_LEDGER, EV_TIMER };
+/* Sanity bounds on what a client reports (a record or an admission), so
+ * that no sum the daemon or a report keeps can be pushed past 64 bits by a
+ * few messages: 10^12 tokens, launches or bytes-as-counts per record; GPU
+ * times up to 10^17 ns (three years); a record's cost up to 10^15 nano-USD
+ * ($1,000,000). Beyond: FAIL TG_ERR_BAD_FIELD. */
+#define TGD_TOKENS_MAX 1000000000000ULL
+#define TGD_GPU_NS_MAX 100000000000000000ULL
+#define TGD_GPU_BYTES_MAX (1ULL << 50)
+#define TGD_COST_MAX 1000000000000000LL
+
+enum ev_kind { EV_LISTEN, EV_CONN, EV_PIDFD, EV_SIGNAL, EV_LEDGER, EV_TIMER,
+	EV_ORPHAN };
 
 struct evsrc {
 	int kind;
@@ -49,6 +60,7 @@ struct conn {
 	int reading;           /* inside control_read: no re-entry */
 	int want_out;          /* EPOLLOUT armed */
 	int closed;            /* closed; freed after this epoll batch */
+	int reset;             /* recvmsg said ECONNRESET: read to EOF */
 	struct conn *grave_next;
 	struct outpkt *qhead, *qtail;
 	size_t qbytes;
@@ -69,6 +81,22 @@ struct tgd_health {
 
 struct metrics;
 struct pending;
+
+/*
+ * A registration whose connection closed while its process lives on (a
+ * shim that lost its socket) and still holds reservations: they are kept,
+ * owned by the process (pid and pidfd, still watched), until the pidfd
+ * fires (each becomes an estimated record, as for a death) or a new
+ * REGISTER from the same process adopts them (its RECORDs settle them).
+ */
+struct orphan {
+	struct proc *p;            /* unlinked from procs; p->peer = &peer */
+	struct peer peer;          /* owns the pidfd */
+	struct evsrc ev;
+	struct orphan *next, **prev;
+	struct orphan *grave_next;
+	int gone;                  /* freed after this epoll batch */
+};
 
 struct pending_q {
 	struct pending *head;
@@ -117,6 +145,12 @@ struct tgd {
 	uint64_t next_proc_id;
 	struct conn **conns;       /* by fd */
 	struct conn *grave;        /* closed, freed after the epoll batch */
+	struct orphan *orphans;
+	struct orphan *orphan_grave;
+	size_t qbytes_total;       /* replies queued on all connections */
+	int accept_paused;         /* out of fds: listener off for a while */
+	int64_t accept_resume_ns;  /* CLOCK_MONOTONIC */
+	int64_t accept_warned_ns;
 	size_t conns_cap;
 	uint32_t next_gen;
 	struct records recs;
@@ -132,6 +166,9 @@ int64_t tgd_mono_ns(void);
 /* control.c — the socket */
 int control_listen(const char *path);
 void control_accept(struct tgd *d);
+void control_accept_resume(struct tgd *d);
+int control_accept_timeout(struct tgd *d); /* for epoll_wait */
+void control_drain(struct tgd *d, struct conn *c);
 void control_event(struct tgd *d, struct conn *c, uint32_t events);
 int control_read(struct tgd *d, struct conn *c);
 #define CONTROL_READ_BURST 64 /* messages per wake-up: fairness */
@@ -156,6 +193,19 @@ void dispatch(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 void dispatch_proc_died(struct tgd *d, struct conn *c);
 void dispatch_conn_gone(struct tgd *d, struct conn *c);
 void dispatch_run_finish(struct tgd *d, struct run *r);
+void dispatch_proc_unlink(struct tgd *d, struct proc *p);
+void dispatch_proc_free(struct tgd *d, struct proc *p);
+void dispatch_expire(struct tgd *d, struct proc *p); /* estimated records */
+
+/* orphan.c — reservations of a live process whose connection closed */
+void orphan_keep(struct tgd *d, struct conn *c, struct proc *p);
+void orphan_died(struct tgd *d, struct orphan *o);
+void orphan_adopt(struct tgd *d, struct proc *p);
+int orphan_settle(struct tgd *d, const struct peer *sender, pid_t pid,
+    uint64_t admit_id, int replayed);
+void orphan_settle_run(struct tgd *d, struct run *r);
+void orphan_reap(struct tgd *d);
+void orphan_free_all(struct tgd *d); /* at exit: dropped, not expired */
 
 /* record.c — settlement: RECORD → writer thread → ACK after COMMIT */
 int record_init(struct tgd *d);
@@ -168,8 +218,8 @@ void record_collect(struct tgd *d);
 void record_drain(struct tgd *d); /* at exit: flush, collect */
 
 /* status.c — STATUS and TOP documents */
-json_t *status_json(struct tgd *d);
-json_t *top_json(struct tgd *d);
+json_t *status_json(struct tgd *d, uid_t uid);
+json_t *top_json(struct tgd *d, uid_t uid);
 
 /* prices lookup with NULL table */
 const struct tg_price *tgd_price(struct tgd *d, const char *provider,

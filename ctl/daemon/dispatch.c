@@ -53,7 +53,18 @@ proc_new(struct tgd *d, struct conn *c, uint16_t version,
 	p->peer = &c->peer;
 	tg_strlcpy(p->tags, r->tags, sizeof(p->tags));
 	tg_strlcpy(p->run_token, r->run, sizeof(p->run_token));
-	if (p->run_token[0] && (p->run = runs_find(&d->runs, p->run_token)))
+	if (p->run_token[0] && (p->run = runs_find(&d->runs, p->run_token)) &&
+	    c->peer.uid != 0 && c->peer.uid != p->run->owner) {
+		/* Another user's run: its budget and reports are not this
+		 * process's to spend or fill. Registered, not attached. */
+		log_debug("%s: pid %d uid %u named run of uid %u; not attached",
+		    __func__, (int)c->peer.pid, (unsigned)c->peer.uid,
+		    (unsigned)p->run->owner);
+		tgd_count(d->health.rejected_messages, 1);
+		p->run = NULL;
+		p->run_token[0] = '\0';
+	}
+	if (p->run)
 		p->run->processes++;
 	run_ref(p->run);
 	p->mode = r->mode;
@@ -74,22 +85,37 @@ proc_link(struct tgd *d, struct proc *p)
 	tgd_count(d->health.registered_processes, 1);
 }
 
-static void
-proc_destroy(struct tgd *d, struct proc *p, int linked)
+void
+dispatch_proc_unlink(struct tgd *d, struct proc *p)
 {
-	if (linked) {
-		htab_remove(&d->procs, &p->hn);
-		*p->all_prev = p->all_next;
-		if (p->all_next)
-			p->all_next->all_prev = p->all_prev;
-		__atomic_sub_fetch(&d->health.registered_processes, 1,
-		    __ATOMIC_RELAXED);
-	}
+	htab_remove(&d->procs, &p->hn);
+	*p->all_prev = p->all_next;
+	if (p->all_next)
+		p->all_next->all_prev = p->all_prev;
+	p->all_prev = NULL;
+	__atomic_sub_fetch(&d->health.registered_processes, 1,
+	    __ATOMIC_RELAXED);
+}
+
+/* Reservations still held are dropped, not expired: callers expire first
+ * when the money must be recorded. */
+void
+dispatch_proc_free(struct tgd *d, struct proc *p)
+{
+	admit_expire(&d->admit, &p->owner, NULL, NULL);
 	if (p->run)
 		p->run->processes--;
 	run_unref(p->run);
 	proc_pages_free(p);
 	free(p);
+}
+
+static void
+proc_destroy(struct tgd *d, struct proc *p, int linked)
+{
+	if (linked)
+		dispatch_proc_unlink(d, p);
+	dispatch_proc_free(d, p);
 }
 
 static void
@@ -133,6 +159,9 @@ on_register(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 	proc_link(d, p);
 	c->proc = p;
 	watch_pid(d, c);
+	/* The same process again, after its connection closed: its requests
+	 * in flight are settled through this registration. */
+	orphan_adopt(d, p);
 	log_debug("%s: pid %d id %llu tags \"%s\" run \"%s\"", __func__,
 	    (int)c->peer.pid, (unsigned long long)p->owner.id, p->tags,
 	    p->run_token);
@@ -149,6 +178,11 @@ on_admit(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 
 	if (p == NULL) {
 		reject(d, c, h, TG_ERR_NOT_REGISTERED, "register first");
+		return;
+	}
+	if (a->est_input_tokens > TGD_TOKENS_MAX ||
+	    a->max_output_tokens > TGD_TOKENS_MAX) {
+		reject(d, c, h, TG_ERR_BAD_FIELD, "token count out of range");
 		return;
 	}
 	if (admit_request(&d->admit, &p->owner, p->run,
@@ -274,6 +308,13 @@ run_drain(struct tgd *d, struct run *r)
 }
 
 static void
+run_settle(struct tgd *d, struct run *r)
+{
+	run_drain(d, r);
+	orphan_settle_run(d, r);
+}
+
+static void
 on_run_end(struct tgd *d, struct conn *c, const struct tg_hdr *h,
     const struct tg_run_end *e)
 {
@@ -299,7 +340,7 @@ on_run_end(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 	r->end_seq = h->seq;
 	r->end_version = h->version;
 	r->end_uid = c->peer.uid;
-	run_drain(d, r);
+	run_settle(d, r);
 	/* Otherwise the last in-flight record's completion finishes it. */
 	if (r->inflight == 0)
 		dispatch_run_finish(d, r);
@@ -310,7 +351,7 @@ run_json(const struct run *r)
 {
 	return json_pack("{s:s, s:I, s:I, s:I, s:b}", "token", r->token,
 	    "budget_nano_usd", (json_int_t)r->budget,
-	    "spent_nano_usd", (json_int_t)r->spent,
+	    "spent_nano_usd", (json_int_t)run_money(r->spent),
 	    "refused_requests", (json_int_t)r->refused,
 	    "budget_exceeded", run_budget_exceeded(r));
 }
@@ -348,6 +389,19 @@ void
 dispatch(struct tgd *d, struct conn *c, const struct tg_hdr *h,
     const void *payload)
 {
+	/* A connection being closed is read only for its settlements. */
+	if (c->closed && h->type != TG_MSG_RECORD &&
+	    h->type != TG_MSG_RELEASE)
+		return;
+	/* One document at a time: a client that does not read its replies
+	 * gets refusals, not another copy queued for it. */
+	if ((h->type == TG_MSG_STATUS || h->type == TG_MSG_TOP ||
+	    h->type == TG_MSG_REPORT || h->type == TG_MSG_RUN_END) &&
+	    c->qhead) {
+		reject(d, c, h, TG_ERR_BAD_FIELD, "the previous reply is not "
+		    "read yet; read it before asking again");
+		return;
+	}
 	switch (h->type) {
 	case TG_MSG_REGISTER:
 		on_register(d, c, h, payload);
@@ -362,10 +416,10 @@ dispatch(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 		on_release(d, c, h, payload);
 		break;
 	case TG_MSG_STATUS:
-		send_doc(d, c, h, status_json(d));
+		send_doc(d, c, h, status_json(d, c->peer.uid));
 		break;
 	case TG_MSG_TOP:
-		send_doc(d, c, h, top_json(d));
+		send_doc(d, c, h, top_json(d, c->peer.uid));
 		break;
 	case TG_MSG_REPORT:
 		on_report(d, c, h, payload);
@@ -395,51 +449,71 @@ expire_one(const struct resv *r, void *arg)
 	record_expired(x->d, x->p, r);
 }
 
+/* Each reservation of p becomes an estimated record. */
+void
+dispatch_expire(struct tgd *d, struct proc *p)
+{
+	struct expire_ctx x = { d, p };
+
+	admit_expire(&d->admit, &p->owner, expire_one, &x);
+}
+
+/* The pidfd fired. What the process sent before it died is read first —
+ * a RECORD still queued settles its reservation; expiring it before would
+ * count the request twice. While this connection is being read (a RUN_END
+ * of its own draining the run) the level-triggered pidfd comes back. */
 void
 dispatch_proc_died(struct tgd *d, struct conn *c)
 {
-	struct proc *p = c->proc;
-	struct expire_ctx x = { d, p };
+	struct proc *p;
 
+	if (c->reading)
+		return;
 	if (c->pid_watched) {
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->peer.pidfd, NULL);
 		c->pid_watched = 0;
 	}
-	if (p == NULL || p->dead)
+	control_drain(d, c);
+	/* Closed meanwhile (end of file): dispatch_conn_gone settled it. */
+	if (c->closed || (p = c->proc) == NULL || p->dead)
 		return;
 	p->dead = 1;
 	log_debug("%s: pid %d exited with %zu reservations", __func__,
 	    (int)c->peer.pid, p->owner.n);
-	admit_expire(&d->admit, &p->owner, expire_one, &x);
+	dispatch_expire(d, p);
 }
 
-/* An exiting process closes its files a moment before its pidfd turns
- * readable (do_exit: exit_files, then exit_notify), so a socket EOF from a
- * dying process is given that moment; a live one costs the wait once. */
-#define EXIT_NOTIFY_WAIT_MS 20
-
 static int
-process_alive(const struct peer *pr)
+process_exited(const struct peer *pr)
 {
 	struct pollfd pf = { .fd = pr->pidfd, .events = POLLIN };
 
-	return pr->pidfd >= 0 && poll(&pf, 1, EXIT_NOTIFY_WAIT_MS) == 0;
+	return pr->pidfd < 0 || poll(&pf, 1, 0) == 1;
 }
 
+/* The connection closed; everything it sent has been read (control_close).
+ * A dead process's reservations become estimated records. A live one's
+ * (a shim that lost its socket and reconnects) are kept as an orphan: its
+ * later RECORDs settle them, and estimating them now would count them
+ * twice. So is a process killed a moment ago: it closes its files before
+ * its pidfd turns readable (do_exit: exit_files, then exit_notify), and
+ * the orphan's pidfd expires them then. Never waits. */
 void
 dispatch_conn_gone(struct tgd *d, struct conn *c)
 {
 	struct proc *p = c->proc;
-	struct expire_ctx x = { d, p };
 
 	if (p == NULL)
 		return;
-	/* A process that lives on (daemon shutdown, or a shim that lost its
-	 * socket and reconnects) settles its requests itself, later: turning
-	 * its reservations into estimates would count them twice. Only a dead
-	 * process's reservations become estimated records. */
-	admit_expire(&d->admit, &p->owner,
-	    d->stop || process_alive(&c->peer) ? NULL : expire_one, &x);
 	c->proc = NULL;
-	proc_destroy(d, p, 1);
+	if (d->stop || p->dead || p->owner.n == 0) {
+		proc_destroy(d, p, 1);
+		return;
+	}
+	if (process_exited(&c->peer)) {
+		dispatch_expire(d, p);
+		proc_destroy(d, p, 1);
+		return;
+	}
+	orphan_keep(d, c, p);
 }

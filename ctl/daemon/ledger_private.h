@@ -36,6 +36,8 @@ int ledger_migrate(sqlite3 *db, const char *name,
 
 /* tag_value(tags, name): the value of name in "k=v,k2=v2", or NULL. */
 int ledger_register_functions(sqlite3 *db);
+/* tg_sum(x): an overflow-safe sum() for reports (ledger_report.c). */
+int ledger_report_functions(sqlite3 *db);
 
 #define LEDGER_NS_PER_HOUR 3600000000000LL
 #define LEDGER_NS_PER_DAY (24 * LEDGER_NS_PER_HOUR)

@@ -25,6 +25,7 @@
 #include "ledger_private.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -115,13 +116,14 @@ static char *
 build_sql(const char *key)
 {
 	return sqlite3_mprintf(
-	    "SELECT k, sum(requests), sum(input_tokens), sum(output_tokens),"
-	    " sum(cached_tokens), sum(cache_write_tokens),"
-	    " sum(reasoning_tokens), sum(estimated_requests),"
-	    " sum(refused_requests), sum(gpu_launches), sum(gpu_busy_ns),"
-	    " sum(gpu_held_ns), max(gpu_mem_peak_bytes), sum(cost_nano_usd),"
-	    " sum(unpriced_requests),"
-	    " sum(CASE WHEN tags = '' THEN cost_nano_usd ELSE 0 END) AS c_untag"
+	    "SELECT k, tg_sum(requests), tg_sum(input_tokens),"
+	    " tg_sum(output_tokens), tg_sum(cached_tokens),"
+	    " tg_sum(cache_write_tokens), tg_sum(reasoning_tokens),"
+	    " tg_sum(estimated_requests), tg_sum(refused_requests),"
+	    " tg_sum(gpu_launches), tg_sum(gpu_busy_ns), tg_sum(gpu_held_ns),"
+	    " max(gpu_mem_peak_bytes), tg_sum(cost_nano_usd) AS c_sum,"
+	    " tg_sum(unpriced_requests),"
+	    " tg_sum(CASE WHEN tags = '' THEN cost_nano_usd ELSE 0 END) AS c_untag"
 	    " FROM ("
 	    "  SELECT %s AS k," SUMS " FROM rollups_daily"
 	    "  WHERE day_start_ns >= ?1 AND day_start_ns < ?2" FILTERS
@@ -137,22 +139,86 @@ build_sql(const char *key)
 	    "  FROM records"
 	    "  WHERE ((event_time_ns >= ?10 AND event_time_ns < ?11) OR"
 	    "   (event_time_ns >= ?12 AND event_time_ns < ?13))" FILTERS
-	    " ) GROUP BY k ORDER BY sum(cost_nano_usd) DESC, k ASC",
+	    " ) GROUP BY k ORDER BY c_sum DESC, k ASC",
 	    key, key, key);
+}
+
+/*
+ * tg_sum(x): sum() that cannot fail. SQLite's sum() stops the whole query
+ * with "integer overflow", so stored data past 64 bits (or a rollup that
+ * SQLite turned into a REAL when its + overflowed) would break every
+ * report over that range for good. This one adds in 128 bits and clamps
+ * the result to 64; REAL inputs are clamped too; NULLs are skipped.
+ */
+struct tg_sum_acc {
+	__int128 v;
+};
+
+static int64_t
+clamp64(__int128 v)
+{
+	return v > INT64_MAX ? INT64_MAX : v < INT64_MIN ? INT64_MIN :
+	    (int64_t)v;
+}
+
+static void
+tg_sum_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct tg_sum_acc *a = sqlite3_aggregate_context(ctx, sizeof(*a));
+	double r;
+
+	(void)argc;
+	if (a == NULL)
+		return;
+	switch (sqlite3_value_numeric_type(argv[0])) {
+	case SQLITE_INTEGER:
+		a->v += sqlite3_value_int64(argv[0]);
+		break;
+	case SQLITE_FLOAT:
+		r = sqlite3_value_double(argv[0]);
+		a->v += r >= 9.2e18 ? INT64_MAX : r <= -9.2e18 ? INT64_MIN :
+		    (int64_t)r;
+		break;
+	default:
+		break;
+	}
+	/* 2^64 steps of 2^63 stay inside 127 bits; clamp anyway. */
+	if (a->v > ((__int128)1 << 100))
+		a->v = (__int128)1 << 100;
+	else if (a->v < -((__int128)1 << 100))
+		a->v = -((__int128)1 << 100);
+}
+
+static void
+tg_sum_final(sqlite3_context *ctx)
+{
+	struct tg_sum_acc *a = sqlite3_aggregate_context(ctx, 0);
+
+	sqlite3_result_int64(ctx, a ? clamp64(a->v) : 0);
+}
+
+int
+ledger_report_functions(sqlite3 *db)
+{
+	return sqlite3_create_function(db, "tg_sum", 1,
+	    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL, tg_sum_step,
+	    tg_sum_final) == SQLITE_OK ? 0 : -1;
+}
+
+/* Hour and day boundaries of any int64 time: past the ends of the range
+ * they clamp (computed in 128 bits) instead of wrapping. */
+static int64_t
+floor_to(int64_t t, int64_t unit)
+{
+	return clamp64((__int128)t - (((t % unit) + unit) % unit));
 }
 
 static int64_t
 ceil_to(int64_t t, int64_t unit)
 {
-	int64_t f = t - (((t % unit) + unit) % unit);
+	__int128 f = floor_to(t, unit);
 
-	return f < t ? f + unit : f;
-}
-
-static int64_t
-floor_to(int64_t t, int64_t unit)
-{
-	return t - (((t % unit) + unit) % unit);
+	return clamp64(f < t ? f + unit : f);
 }
 
 /* Split [since, until) into whole days (daily rollups), the whole hours
@@ -208,7 +274,8 @@ agg_read(sqlite3_stmt *st, struct agg *a)
 		f[i] = sqlite3_column_int64(st, i + 1);
 }
 
-/* totals += row; -1 on overflow (sum() already refuses per group). */
+/* totals += row, clamped like tg_sum: a report never fails for its
+ * numbers. */
 static int
 agg_add(struct agg *t, const struct agg *a)
 {
@@ -220,8 +287,8 @@ agg_add(struct agg *t, const struct agg *a)
 		if (&tf[i] == &t->mem_peak) {
 			if (af[i] > tf[i])
 				tf[i] = af[i];
-		} else if (__builtin_add_overflow(tf[i], af[i], &tf[i]))
-			return -1;
+		} else
+			tf[i] = clamp64((__int128)tf[i] + af[i]);
 	}
 	return 0;
 }
@@ -242,7 +309,7 @@ set_real(json_t *o, const char *k, double v)
 static json_t *
 agg_json(json_t *o, const struct agg *a)
 {
-	int64_t tokens = a->input + a->output;
+	double tokens = (double)a->input + (double)a->output;
 	int rc = 0;
 
 	if (o == NULL)
@@ -261,7 +328,7 @@ agg_json(json_t *o, const struct agg *a)
 	rc |= set_int(o, "gpu_mem_peak_bytes", a->mem_peak);
 	rc |= set_real(o, "cost_usd", (double)a->cost / 1e9);
 	rc |= json_object_set_new(o, "cost_per_1k_tokens", tokens > 0 ?
-	    json_real((double)a->cost / 1e6 / (double)tokens) : json_null());
+	    json_real((double)a->cost / 1e6 / tokens) : json_null());
 	rc |= set_int(o, "cost_nano_usd", a->cost);
 	rc |= set_int(o, "unpriced_requests", a->unpriced);
 	if (rc != 0) {

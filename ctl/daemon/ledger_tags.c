@@ -40,7 +40,9 @@ tag_value(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 int
 ledger_register_functions(sqlite3 *db)
 {
-	return sqlite3_create_function(db, "tag_value", 2,
-	    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, tag_value, NULL, NULL) ==
-	    SQLITE_OK ? 0 : -1;
+	if (sqlite3_create_function(db, "tag_value", 2,
+	    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, tag_value, NULL, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	return ledger_report_functions(db);
 }

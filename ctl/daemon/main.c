@@ -277,6 +277,9 @@ on_event(struct tgd *d, struct evsrc *src, uint32_t events, const char *pa)
 		if (!((struct conn *)src->ptr)->closed)
 			dispatch_proc_died(d, src->ptr);
 		break;
+	case EV_ORPHAN:
+		orphan_died(d, src->ptr);
+		break;
 	case EV_SIGNAL:
 		on_signal(d, pa);
 		break;
@@ -297,7 +300,7 @@ loop(struct tgd *d, const char *prices_arg)
 	int n;
 
 	while (!d->stop) {
-		n = epoll_wait(d->epfd, evs, 128, -1);
+		n = epoll_wait(d->epfd, evs, 128, control_accept_timeout(d));
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -306,6 +309,7 @@ loop(struct tgd *d, const char *prices_arg)
 		for (int i = 0; i < n; i++)
 			on_event(d, evs[i].data.ptr, evs[i].events, prices_arg);
 		control_reap(d);
+		orphan_reap(d);
 	}
 }
 
@@ -321,6 +325,7 @@ shutdown_daemon(struct tgd *d, const struct stat *sock_st)
 		unlink(d->socket_path);
 	record_drain(d);
 	control_close_all(d);
+	orphan_free_all(d);
 	ledger_writer_stop(d->writer);
 	ledger_close(d->wlg);
 	ledger_close(d->rlg);

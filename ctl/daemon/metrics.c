@@ -245,7 +245,8 @@ metrics_add(struct metrics *m, const struct ledger_entry *e)
 	s->tokens[TK_REASONING] += r->reasoning_tokens;
 	s->gpu_launches += r->gpu_launches;
 	s->gpu_busy_ns += r->gpu_busy_ns;
-	s->cost += e->cost_nano_usd;
+	if (__builtin_add_overflow(s->cost, e->cost_nano_usd, &s->cost))
+		s->cost = INT64_MAX; /* a counter stuck at its bound, not wrapped */
 	pthread_mutex_unlock(&m->mu);
 }
 

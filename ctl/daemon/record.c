@@ -93,23 +93,30 @@ gpu_cost(struct tgd *d, struct ledger_entry *e)
 
 	if (pps == NULL)
 		return 1;
+	/* < 2^63 × < 2^64: inside 127 bits. */
 	pico_ns = (__int128)*pps * (__int128)e->rec.gpu_held_ns;
 	/* pico-USD/s × ns = 1e-21 USD; nano-USD is 1e-9: / 1e12, half-up. */
-	e->cost_nano_usd = (tg_nano_usd)((pico_ns + 500000000000LL) /
-	    1000000000000LL);
+	pico_ns = (pico_ns + 500000000000LL) / 1000000000000LL;
+	if (pico_ns > TGD_COST_MAX || pico_ns < 0)
+		return -1;
+	e->cost_nano_usd = (tg_nano_usd)pico_ns;
 	return 0;
 }
 
-/* Prices e in place: 0, or -1 when the token counts do not add up. */
+/* Prices e in place: 0, or -1 when the token counts do not add up or the
+ * cost passes TGD_COST_MAX. */
 static int
 record_price(struct tgd *d, struct ledger_entry *e)
 {
 	const struct tg_price *p;
+	int rc;
 
 	e->cost_nano_usd = 0;
 	e->unpriced = 0;
 	if (e->rec.kind == TG_KIND_GPU) {
-		e->unpriced = gpu_cost(d, e);
+		if ((rc = gpu_cost(d, e)) == -1)
+			return -1;
+		e->unpriced = rc;
 		return 0;
 	}
 	if ((p = tgd_price(d, e->rec.provider, e->rec.model)) == NULL) {
@@ -117,7 +124,26 @@ record_price(struct tgd *d, struct ledger_entry *e)
 		e->unpriced = !(e->rec.flags & TG_REC_REFUSED);
 		return 0;
 	}
-	return tg_record_cost(p, &e->rec, &e->cost_nano_usd);
+	if (tg_record_cost(p, &e->rec, &e->cost_nano_usd) == -1)
+		return -1;
+	return e->cost_nano_usd < 0 || e->cost_nano_usd > TGD_COST_MAX ? -1 : 0;
+}
+
+/* The numbers a client reports, bounded (daemon.h): NULL or why not. */
+static const char *
+record_range(const struct tg_record *r)
+{
+	if (r->input_tokens > TGD_TOKENS_MAX ||
+	    r->output_tokens > TGD_TOKENS_MAX ||
+	    r->cached_tokens > TGD_TOKENS_MAX ||
+	    r->cache_write_tokens > TGD_TOKENS_MAX ||
+	    r->reasoning_tokens > TGD_TOKENS_MAX ||
+	    r->gpu_launches > TGD_TOKENS_MAX)
+		return "token count out of range";
+	if (r->gpu_busy_ns > TGD_GPU_NS_MAX || r->gpu_held_ns > TGD_GPU_NS_MAX ||
+	    r->gpu_mem_peak_bytes > TGD_GPU_BYTES_MAX)
+		return "GPU time or memory out of range";
+	return NULL;
 }
 
 static void
@@ -228,12 +254,45 @@ pending_new(void)
 	return pd;
 }
 
+/* A replayed record names its run itself; another user's run (root may
+ * name any) is not charged. */
 static struct run *
-client_run(struct tgd *d, struct proc *p, const struct tg_record *r)
+client_run(struct tgd *d, struct conn *c, const struct tg_record *r)
 {
+	struct run *run;
+
 	if (!(r->flags & TG_REC_REPLAYED))
-		return p ? p->run : NULL;
-	return r->run[0] ? runs_find(&d->runs, r->run) : NULL;
+		return c->proc ? c->proc->run : NULL;
+	if (r->run[0] == '\0' || (run = runs_find(&d->runs, r->run)) == NULL)
+		return NULL;
+	return c->peer.uid == 0 || c->peer.uid == run->owner ? run : NULL;
+}
+
+/*
+ * A replayed record was spooled by a process that could not reach us; the
+ * uid is always the sender's. Root's shim (or tollctl) keeps the spooled
+ * pid and exe. A non-root sender could name any pid and executable, so
+ * its replays carry its own pid and exe instead: a report never shows an
+ * exe that user did not run. A run of another user is not kept (client_run
+ * does not charge it).
+ */
+static void
+replay_identity(struct tgd *d, struct pending *pd, struct conn *c)
+{
+	struct run *named = pd->e.rec.run[0] ?
+	    runs_find(&d->runs, pd->e.rec.run) : NULL;
+
+	pd->e.uid = c->peer.uid;
+	if (named && c->peer.uid != 0 && c->peer.uid != named->owner)
+		pd->e.rec.run[0] = '\0';
+	if (c->peer.uid == 0) {
+		pd->e.pid = pd->e.rec.pid;
+		return;
+	}
+	peer_identify(&c->peer);
+	pd->e.pid = c->peer.pid;
+	pd->e.rec.pid = c->peer.pid;
+	tg_strlcpy(pd->e.rec.exe, c->peer.exe, sizeof(pd->e.rec.exe));
 }
 
 void
@@ -242,18 +301,21 @@ record_client(struct tgd *d, struct conn *c, uint16_t version, uint32_t seq,
 {
 	struct proc *p = c->proc;
 	struct pending *pd;
-	struct run *run = client_run(d, p, r);
+	struct run *run = client_run(d, c, r);
+	const char *why;
 
+	if ((why = record_range(r)) != NULL) {
+		tgd_count(d->health.rejected_messages, 1);
+		control_fail(d, c, version, seq, TG_ERR_BAD_FIELD, "%s", why);
+		return;
+	}
 	if ((pd = pending_new()) == NULL) {
 		control_fail(d, c, version, seq, TG_ERR_INTERNAL, "out of memory");
 		return;
 	}
 	pd->e.rec = *r;
 	if (r->flags & TG_REC_REPLAYED) {
-		/* Keeps its spooled pid/exe/run; the uid is the sender's. */
-		pd->e.pid = r->pid;
-		pd->e.uid = c->peer.uid;
-		tgd_count(d->health.spool_replays, 1);
+		replay_identity(d, pd, c);
 	} else {
 		peer_identify(&c->peer);
 		set_identity(&pd->e, &c->peer);
@@ -265,11 +327,24 @@ record_client(struct tgd *d, struct conn *c, uint16_t version, uint32_t seq,
 		free(pd);
 		tgd_count(d->health.rejected_messages, 1);
 		control_fail(d, c, version, seq, TG_ERR_BAD_FIELD, "cached + "
-		    "cache_write tokens exceed input tokens, or cost overflows");
+		    "cache_write tokens exceed input tokens, or cost out of "
+		    "range");
 		return;
 	}
-	if (p && r->admit_id)
-		admit_release(&d->admit, &p->owner, r->admit_id);
+	/* A replayed record settles an earlier request of the process that
+	 * spooled it: this one's own (it reconnected; its registration adopted
+	 * the reservation) only when it names this pid, else never this
+	 * registration's admit_id. If the origin's connection closed with the
+	 * reservation held (an orphan), it is released there; one already
+	 * expired stays estimated. */
+	if (r->flags & TG_REC_REPLAYED) {
+		tgd_count(d->health.spool_replays, 1);
+		if (r->admit_id && !(p && r->pid == c->peer.pid &&
+		    admit_release(&d->admit, &p->owner, r->admit_id)))
+			orphan_settle(d, &c->peer, r->pid, r->admit_id, 1);
+	} else if (p && r->admit_id &&
+	    admit_release(&d->admit, &p->owner, r->admit_id) == 0)
+		orphan_settle(d, &c->peer, c->peer.pid, r->admit_id, 0);
 	pd->fd = c->fd;
 	pd->gen = c->gen;
 	pd->seq = seq;
@@ -336,11 +411,22 @@ record_expired(struct tgd *d, struct proc *p, const struct resv *r)
 	tg_strlcpy(pd->e.rec.decision, "allow", sizeof(pd->e.rec.decision));
 	tg_strlcpy(pd->e.rec.rule, ADMIT_RULE_EXPIRED,
 	    sizeof(pd->e.rec.rule));
+	/* Estimates are bounded by the admission's (TGD_TOKENS_MAX); a cost
+	 * past TGD_COST_MAX is recorded at the bound, flagged unpriced. */
 	if (record_price(d, &pd->e) == -1) {
 		pd->e.cost_nano_usd = 0;
+		if (tgd_price(d, r->provider, r->model))
+			pd->e.cost_nano_usd = TGD_COST_MAX;
 		pd->e.unpriced = 1;
 	}
 	record_submit(d, pd, r->run);
+}
+
+static void
+sat_addu(uint64_t *a, uint64_t b)
+{
+	if (__builtin_add_overflow(*a, b, a))
+		*a = UINT64_MAX;
 }
 
 static void
@@ -356,10 +442,11 @@ proc_sums(struct tgd *d, const struct pending *pd)
 			continue;
 		if (r->kind == TG_KIND_LLM && !(r->flags & TG_REC_REFUSED))
 			p->requests++;
-		p->input_tokens += r->input_tokens;
-		p->output_tokens += r->output_tokens;
-		p->gpu_launches += r->gpu_launches;
-		p->cost += pd->e.cost_nano_usd;
+		sat_addu(&p->input_tokens, r->input_tokens);
+		sat_addu(&p->output_tokens, r->output_tokens);
+		sat_addu(&p->gpu_launches, r->gpu_launches);
+		if (__builtin_add_overflow(p->cost, pd->e.cost_nano_usd, &p->cost))
+			p->cost = INT64_MAX;
 		return;
 	}
 }

@@ -98,10 +98,18 @@ run_would_exceed(const struct run *r, tg_nano_usd cost)
 {
 	if (r == NULL || r->budget < 0)
 		return 0;
-	/* Each term is bounded by real money; no overflow in practice, but
-	 * stay exact: compare in a wider type. */
-	return (__int128)r->spent + r->pending + r->reserved + cost >
+	return r->spent + r->pending + r->reserved + cost >
 	    (__int128)r->budget;
+}
+
+tg_nano_usd
+run_money(__int128 v)
+{
+	if (v > INT64_MAX)
+		return INT64_MAX;
+	if (v < INT64_MIN)
+		return INT64_MIN;
+	return (tg_nano_usd)v;
 }
 
 int

@@ -29,9 +29,11 @@ struct run {
 	char tags[256];
 	uid_t owner;             /* who began it; RUN_END by others needs root */
 	tg_nano_usd budget;      /* < 0: none */
-	tg_nano_usd spent;
-	tg_nano_usd pending;
-	tg_nano_usd reserved;
+	/* Sums of bounded amounts, kept wide so that no number of records
+	 * or reservations can wrap them; shown through run_money(). */
+	__int128 spent;
+	__int128 pending;
+	__int128 reserved;
 	uint64_t refused;        /* admissions denied for the budget */
 	uint64_t inflight;       /* records submitted, not yet completed */
 	uint64_t processes;      /* registrations naming it */
@@ -65,6 +67,8 @@ void run_unref(struct run *r);
 
 /* 1 when an admission of cost would pass the budget. */
 int run_would_exceed(const struct run *r, tg_nano_usd cost);
+/* A sum clamped to what 64 bits hold, for documents and messages. */
+tg_nano_usd run_money(__int128 v);
 /* budget reached or an admission was refused for it */
 int run_budget_exceeded(const struct run *r);
 

@@ -34,9 +34,9 @@ run_status(const struct run *r)
 	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
 	    "token", r->token,
 	    "budget_nano_usd", (json_int_t)r->budget,
-	    "spent_nano_usd", (json_int_t)r->spent,
-	    "pending_nano_usd", (json_int_t)r->pending,
-	    "reserved_nano_usd", (json_int_t)r->reserved,
+	    "spent_nano_usd", (json_int_t)run_money(r->spent),
+	    "pending_nano_usd", (json_int_t)run_money(r->pending),
+	    "reserved_nano_usd", (json_int_t)run_money(r->reserved),
 	    "refused_requests", (json_int_t)r->refused,
 	    "processes", (json_int_t)r->processes,
 	    "budget_exceeded", run_budget_exceeded(r));
@@ -73,15 +73,24 @@ health_json(struct tgd *d)
 	    "ledger_errors", (json_int_t)tgd_read(h->ledger_errors));
 }
 
+/* Root sees everything; another user its own processes and runs. */
+static int
+visible(uid_t caller, uid_t owner)
+{
+	return caller == 0 || caller == owner;
+}
+
 json_t *
-status_json(struct tgd *d)
+status_json(struct tgd *d, uid_t uid)
 {
 	json_t *procs = json_array(), *runs = json_array();
 
 	for (const struct proc *p = d->procs_all; p; p = p->all_next)
-		json_array_append_new(procs, proc_json(p));
+		if (visible(uid, p->peer->uid))
+			json_array_append_new(procs, proc_json(p));
 	for (const struct run *r = d->runs.all; r; r = r->all_next)
-		json_array_append_new(runs, run_status(r));
+		if (visible(uid, r->owner))
+			json_array_append_new(runs, run_status(r));
 	return json_pack("{s:i, s:o, s:{s:I, s:i}, s:o, s:o, s:o}",
 	    "schema_version", STATUS_SCHEMA_VERSION,
 	    "daemon", daemon_json(d),
@@ -130,20 +139,22 @@ by_cost(const void *a, const void *b)
 }
 
 json_t *
-top_json(struct tgd *d)
+top_json(struct tgd *d, uid_t uid)
 {
 	const struct proc **v;
 	json_t *arr = json_array();
 	size_t n = 0, i = 0;
 
 	for (const struct proc *p = d->procs_all; p; p = p->all_next)
-		n++;
+		if (visible(uid, p->peer->uid))
+			n++;
 	if ((v = calloc(n ? n : 1, sizeof(*v))) == NULL) {
 		json_decref(arr);
 		return NULL;
 	}
-	for (const struct proc *p = d->procs_all; p; p = p->all_next)
-		v[i++] = p;
+	for (const struct proc *p = d->procs_all; p && i < n; p = p->all_next)
+		if (visible(uid, p->peer->uid))
+			v[i++] = p;
 	qsort(v, n, sizeof(*v), by_cost);
 	for (i = 0; i < n; i++)
 		json_array_append_new(arr, top_proc(v[i]));

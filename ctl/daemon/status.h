@@ -29,7 +29,10 @@
 
 #define STATUS_SCHEMA_VERSION 1
 
-json_t *status_json(struct tgd *d);
-json_t *top_json(struct tgd *d);
+/* uid: the caller's. Non-root callers see only their own processes and
+ * runs (DESIGN.md: a non-root user sees only that user's rows); a run's
+ * token is a capability and is never shown to another user. */
+json_t *status_json(struct tgd *d, uid_t uid);
+json_t *top_json(struct tgd *d, uid_t uid);
 
 #endif
