@@ -23,6 +23,7 @@
  */
 #include "ledger.h"
 #include "ledger_private.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -44,18 +45,6 @@ static const char *const metric_keys[] = { "requests", "input_tokens",
 	"gpu_launches", "gpu_busy_seconds", "gpu_held_seconds",
 	"gpu_mem_peak_bytes", "cost_usd", "cost_per_1k_tokens", "cost_nano_usd",
 	"unpriced_requests", NULL };
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 #define KEY_NONE_EXPR(col) \
 	"CASE WHEN " col " != '' THEN " col " WHEN kind = 'gpu' THEN '(gpu)' " \
@@ -92,7 +81,7 @@ grouping(const char *by, const char **expr, const char **name, char *err,
 		goto bad;
 	for (i = 0; metric_keys[i]; i++)
 		if (strcmp(t, metric_keys[i]) == 0) {
-			seterr(err, errlen, "tag name '%s' clashes with a report "
+			tg_seterr(err, errlen, "tag name '%s' clashes with a report "
 			    "column", t);
 			return -1;
 		}
@@ -100,7 +89,7 @@ grouping(const char *by, const char **expr, const char **name, char *err,
 	*name = t;
 	return 0;
 bad:
-	seterr(err, errlen, "unknown grouping '%s' (use model, provider or "
+	tg_seterr(err, errlen, "unknown grouping '%s' (use model, provider or "
 	    "tag:NAME)", by);
 	return -1;
 }
@@ -375,7 +364,7 @@ read_rows(sqlite3_stmt *st, const char *keyname, json_t *rows,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		agg_read(st, &a);
 		if (agg_add(tot, &a) == -1) {
-			seterr(err, errlen, "report totals overflow");
+			tg_seterr(err, errlen, "report totals overflow");
 			return -1;
 		}
 		if ((row = json_object()) == NULL)
@@ -391,11 +380,11 @@ read_rows(sqlite3_stmt *st, const char *keyname, json_t *rows,
 	}
 	if (rc == SQLITE_DONE)
 		return 0;
-	seterr(err, errlen, "report: %s",
+	tg_seterr(err, errlen, "report: %s",
 	    sqlite3_errmsg(sqlite3_db_handle(st)));
 	return -1;
 oom:
-	seterr(err, errlen, "report: out of memory");
+	tg_seterr(err, errlen, "report: out of memory");
 	return -1;
 }
 
@@ -435,17 +424,17 @@ ledger_report(struct ledger *lg, const struct ledger_query *q, char *err,
 	char *sql;
 
 	if (q->until_ns < q->since_ns) {
-		seterr(err, errlen, "report: until is before since");
+		tg_seterr(err, errlen, "report: until is before since");
 		return NULL;
 	}
 	if (grouping(q->by, &expr, &keyname, err, errlen) == -1)
 		return NULL;
 	if ((sql = build_sql(expr)) == NULL) {
-		seterr(err, errlen, "report: out of memory");
+		tg_seterr(err, errlen, "report: out of memory");
 		return NULL;
 	}
 	if (sqlite3_prepare_v2(lg->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		seterr(err, errlen, "report: %s", sqlite3_errmsg(lg->db));
+		tg_seterr(err, errlen, "report: %s", sqlite3_errmsg(lg->db));
 		sqlite3_free(sql);
 		return NULL;
 	}
@@ -456,7 +445,7 @@ ledger_report(struct ledger *lg, const struct ledger_query *q, char *err,
 	if ((rows = json_array()) == NULL ||
 	    read_rows(st, keyname, rows, &tot, err, errlen) == -1) {
 		if (rows == NULL)
-			seterr(err, errlen, "report: out of memory");
+			tg_seterr(err, errlen, "report: out of memory");
 		json_decref(rows);
 		sqlite3_finalize(st);
 		return NULL;
