@@ -12,6 +12,7 @@
 #include "proto.h"
 
 const struct cli_cmd cli_cmds[] = {
+	{ "policy", cmd_policy, "check, print back or evaluate a policy file" },
 	{ "report", cmd_report, "usage and cost grouped by model, provider or tag" },
 	{ "run", cmd_run, "run a command under tollgate, with an optional budget" },
 	{ "status", cmd_status, "daemon health, registered processes, versions" },

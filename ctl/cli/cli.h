@@ -49,5 +49,6 @@ int cmd_run(struct cli *, int, char **);
 int cmd_status(struct cli *, int, char **);
 int cmd_report(struct cli *, int, char **);
 int cmd_top(struct cli *, int, char **);
+int cmd_policy(struct cli *, int, char **);
 
 #endif

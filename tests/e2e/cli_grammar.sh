@@ -17,7 +17,7 @@ want() { # RC ERR-TEXT (exact; "" = empty stderr)
 	[ "$err" = "$2" ] || fail "stderr: got '$err', want '$2'"
 }
 nodaemon="tollctl: no daemon on $T/none.sock (start tollgated, or set TOLLGATE_SOCKET)"
-valid="valid commands: report, run, status, top"
+valid="valid commands: policy, report, run, status, top"
 
 # unique prefixes reach their command (here: no daemon, exit 2)
 for w in s st sta status; do run $CTL $w; want 2 "$nodaemon"; done
