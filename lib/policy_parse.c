@@ -16,124 +16,11 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "policy_fields.h"
 
-#define MAX_USD    (1000000000LL * TG_NANO_PER_USD)    /* $1e9 */
 #define MAX_COUNT  1000000000000000LL                   /* 1e15 */
 
 enum { PAT_EXACT, PAT_PREFIX, PAT_GLOB };
-
-struct pctx {
-	const char *file;
-	char *err;
-	size_t errlen;
-	struct policy *p;
-};
-
-static int
-fail(struct pctx *c, const char *path, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	tg_seterr(c->err, c->errlen, "%s: %s: %s", c->file, path, msg);
-	return -1;
-}
-
-/* Every key of o must be in the NULL-terminated list. */
-static int
-check_keys(struct pctx *c, const char *path, json_t *o,
-    const char *const *allowed)
-{
-	const char *k;
-	json_t *v;
-
-	json_object_foreach(o, k, v) {
-		const char *const *a = allowed;
-		while (*a && strcmp(*a, k) != 0)
-			a++;
-		if (*a == NULL)
-			return fail(c, path, "unknown key '%s'", k);
-	}
-	return 0;
-}
-
-static int
-ident_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && n < POLICY_NAME_MAX &&
-	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789_.-") == n;
-}
-
-/* A money amount: "5.00" or a JSON number; > 0 and at most $1e9. */
-static int
-get_usd(struct pctx *c, const char *path, json_t *v, tg_nano_usd *out)
-{
-	char buf[64];
-	int ok = 0;
-
-	if (json_is_string(v))
-		ok = tg_usd_parse(json_string_value(v), out) == 0;
-	else if (json_is_integer(v)) {
-		json_int_t i = json_integer_value(v);
-		ok = i > 0 && i <= MAX_USD / TG_NANO_PER_USD;
-		*out = (tg_nano_usd)i * TG_NANO_PER_USD;
-	} else if (json_is_real(v) && isfinite(json_real_value(v)) &&
-	    fabs(json_real_value(v)) < 1e10) {
-		snprintf(buf, sizeof(buf), "%.9f", json_real_value(v));
-		ok = tg_usd_parse(buf, out) == 0;
-	}
-	if (!ok || *out <= 0 || *out > MAX_USD)
-		return fail(c, path, "expected a positive amount of USD "
-		    "(\"5.00\" or 5), at most 1000000000");
-	return 0;
-}
-
-static int
-get_count(struct pctx *c, const char *path, json_t *v, int64_t max,
-    int64_t *out)
-{
-	if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
-	    json_integer_value(v) > max)
-		return fail(c, path, "expected a positive integer, at most %lld",
-		    (long long)max);
-	*out = json_integer_value(v);
-	return 0;
-}
-
-/* One of names[] → its index. */
-static int
-get_enum(struct pctx *c, const char *path, json_t *v,
-    const char *const *names, int *out)
-{
-	char list[160] = "";
-
-	if (json_is_string(v))
-		for (int i = 0; names[i]; i++)
-			if (strcmp(json_string_value(v), names[i]) == 0) {
-				*out = i;
-				return 0;
-			}
-	for (int i = 0; names[i]; i++) {
-		strncat(list, i ? "|" : "\"", sizeof(list) - strlen(list) - 1);
-		strncat(list, names[i], sizeof(list) - strlen(list) - 1);
-	}
-	return fail(c, path, "expected %s\"", list);
-}
-
-static int
-get_bool(struct pctx *c, const char *path, json_t *v, int *out)
-{
-	if (!json_is_boolean(v))
-		return fail(c, path, "expected true or false");
-	*out = json_is_true(v);
-	return 0;
-}
 
 /* ---- tag key slots and globs ---- */
 
@@ -145,14 +32,14 @@ key_slot(struct pctx *c, const char *path, const char *key)
 	for (int i = 0; i < p->nkeys; i++)
 		if (strcmp(p->keys[i], key) == 0)
 			return i;
-	if (!ident_ok(key))
-		return fail(c, path, "expected a tag key of letters, digits, "
+	if (!pf_ident_ok(key))
+		return pf_fail(c, path, "expected a tag key of letters, digits, "
 		    "'_', '.', '-' (at most %d)", POLICY_NAME_MAX - 1);
 	if (p->nkeys == POLICY_MAX_KEYS)
-		return fail(c, path, "more than %d distinct tag keys in one "
+		return pf_fail(c, path, "more than %d distinct tag keys in one "
 		    "policy", POLICY_MAX_KEYS);
 	if ((p->keys[p->nkeys] = strdup(key)) == NULL)
-		return fail(c, path, "out of memory");
+		return pf_fail(c, path, "out of memory");
 	return p->nkeys++;
 }
 
@@ -163,9 +50,9 @@ set_pat(struct pctx *c, const char *path, json_t *v, struct policy_pat *pt)
 	size_t n = s ? strlen(s) : 0, meta;
 
 	if (s == NULL || n == 0 || n > 255)
-		return fail(c, path, "expected a glob string (1 to 255 bytes)");
+		return pf_fail(c, path, "expected a glob string (1 to 255 bytes)");
 	if ((pt->text = strdup(s)) == NULL)
-		return fail(c, path, "out of memory");
+		return pf_fail(c, path, "out of memory");
 	meta = strcspn(s, "*?[\\");
 	if (meta == n)
 		pt->how = PAT_EXACT, pt->len = (uint16_t)n;
@@ -202,7 +89,7 @@ parse_sel(struct pctx *c, const char *path, const char *key, json_t *v,
 	if (!json_is_array(v))
 		return set_pat(c, path, v, &s->pat[s->npat++]);
 	if (json_array_size(v) == 0 || json_array_size(v) > POLICY_MAX_PATS)
-		return fail(c, path, "expected 1 to %d globs", POLICY_MAX_PATS);
+		return pf_fail(c, path, "expected 1 to %d globs", POLICY_MAX_PATS);
 	for (size_t i = 0; i < json_array_size(v); i++) {
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
 		if (set_pat(c, sub, json_array_get(v, i), &s->pat[s->npat++]) < 0)
@@ -224,16 +111,16 @@ parse_match(struct pctx *c, const char *rpath, json_t *m,
 	if (m == NULL)
 		return 0;
 	if (!json_is_object(m))
-		return fail(c, path, "expected an object of selectors");
+		return pf_fail(c, path, "expected an object of selectors");
 	json_object_foreach(m, k, v) {
 		snprintf(path, sizeof(path), "%s.match.%s", rpath, k);
 		if (strcmp(k, "untagged") == 0) {
-			if (get_bool(c, path, v, &r->untagged) < 0)
+			if (pf_get_bool(c, path, v, &r->untagged) < 0)
 				return -1;
 			continue;
 		}
 		if (r->nsel == POLICY_MAX_SELS)
-			return fail(c, path, "more than %d selectors",
+			return pf_fail(c, path, "more than %d selectors",
 			    POLICY_MAX_SELS);
 		if (parse_sel(c, path, k, v, &r->sel[r->nsel++]) < 0)
 			return -1;
@@ -244,48 +131,6 @@ parse_match(struct pctx *c, const char *rpath, json_t *m,
 /* ---- windows ---- */
 
 static int
-get_hhmm(struct pctx *c, const char *path, json_t *v, uint16_t *out)
-{
-	const char *s = json_is_string(v) ? json_string_value(v) : "";
-	unsigned h = 99, m = 99;
-
-	if (strlen(s) == 5 && s[2] == ':' && strspn(s, "0123456789") == 2 &&
-	    strspn(s + 3, "0123456789") == 2) {
-		h = (unsigned)(s[0] - '0') * 10 + (unsigned)(s[1] - '0');
-		m = (unsigned)(s[3] - '0') * 10 + (unsigned)(s[4] - '0');
-	}
-	if (h > 23 || m > 59)
-		return fail(c, path, "expected a time of day \"HH:MM\" "
-		    "(00:00 to 23:59)");
-	*out = (uint16_t)(h * 60 + m);
-	return 0;
-}
-
-static int
-get_days(struct pctx *c, const char *path, json_t *v, uint8_t *out)
-{
-	static const char *const names[] = { "mon", "tue", "wed", "thu",
-	    "fri", "sat", "sun", NULL };
-	char sub[240];
-	int d;
-
-	if (!json_is_array(v) || json_array_size(v) == 0 ||
-	    json_array_size(v) > 7)
-		return fail(c, path, "expected a list of 1 to 7 days "
-		    "(\"mon\" … \"sun\")");
-	*out = 0;
-	for (size_t i = 0; i < json_array_size(v); i++) {
-		snprintf(sub, sizeof(sub), "%.200s[%zu]", path, i);
-		if (get_enum(c, sub, json_array_get(v, i), names, &d) < 0)
-			return -1;
-		if (*out & (1u << d))
-			return fail(c, sub, "day listed twice");
-		*out |= (uint8_t)(1u << d);
-	}
-	return 0;
-}
-
-static int
 parse_window(struct pctx *c, const char *rpath, json_t *w,
     struct policy_window *win)
 {
@@ -294,22 +139,22 @@ parse_window(struct pctx *c, const char *rpath, json_t *w,
 
 	snprintf(path, sizeof(path), "%s.window", rpath);
 	if (!json_is_object(w))
-		return fail(c, path, "expected {\"from\": \"HH:MM\", \"to\": "
+		return pf_fail(c, path, "expected {\"from\": \"HH:MM\", \"to\": "
 		    "\"HH:MM\", \"days\": [...]}");
-	if (check_keys(c, path, w, keys) < 0)
+	if (pf_check_keys(c, path, w, keys) < 0)
 		return -1;
 	snprintf(sub, sizeof(sub), "%s.from", path);
-	if (get_hhmm(c, sub, json_object_get(w, "from"), &win->from) < 0)
+	if (pf_get_hhmm(c, sub, json_object_get(w, "from"), &win->from) < 0)
 		return -1;
 	snprintf(sub, sizeof(sub), "%s.to", path);
-	if (get_hhmm(c, sub, json_object_get(w, "to"), &win->to) < 0)
+	if (pf_get_hhmm(c, sub, json_object_get(w, "to"), &win->to) < 0)
 		return -1;
 	if (win->from == win->to)
-		return fail(c, sub, "expected a time other than \"from\"");
+		return pf_fail(c, sub, "expected a time other than \"from\"");
 	win->days = 0x7f;
 	snprintf(sub, sizeof(sub), "%s.days", path);
 	if (json_object_get(w, "days"))
-		return get_days(c, sub, json_object_get(w, "days"), &win->days);
+		return pf_get_days(c, sub, json_object_get(w, "days"), &win->days);
 	return 0;
 }
 
@@ -331,21 +176,21 @@ parse_budget(struct pctx *c, const char *path, json_t *o,
 	json_t *v;
 
 	if ((v = json_object_get(o, "period")) != NULL || !is_sb)
-		if (get_enum(c, SUB("period"), v, is_sb ? periods : calendar,
+		if (pf_get_enum(c, SUB("period"), v, is_sb ? periods : calendar,
 		    &per) < 0)
 			return -1;
 	r->period = per;
 	if ((v = json_object_get(o, "limit_usd")) != NULL &&
-	    get_usd(c, SUB("limit_usd"), v, &r->limit) < 0)
+	    pf_get_usd(c, SUB("limit_usd"), v, &r->limit) < 0)
 		return -1;
 	if ((v = json_object_get(o, "soft_usd")) != NULL &&
-	    get_usd(c, SUB("soft_usd"), v, &r->soft) < 0)
+	    pf_get_usd(c, SUB("soft_usd"), v, &r->soft) < 0)
 		return -1;
 	if (r->limit == 0 && (is_sb || r->soft == 0))
-		return fail(c, SUB("limit_usd"), "expected a positive amount "
+		return pf_fail(c, SUB("limit_usd"), "expected a positive amount "
 		    "of USD%s", is_sb ? "" : " (or soft_usd)");
 	if (r->limit && r->soft && r->soft >= r->limit)
-		return fail(c, SUB("soft_usd"), "expected less than limit_usd");
+		return pf_fail(c, SUB("soft_usd"), "expected less than limit_usd");
 	if (!is_sb)
 		return 0;
 	r->action = POLICY_A_SHUTDOWN;
@@ -353,12 +198,12 @@ parse_budget(struct pctx *c, const char *path, json_t *o,
 	if ((v = json_object_get(o, "action")) != NULL) {
 		static const char *const acts[] = { "shutdown", NULL };
 		int a;
-		if (get_enum(c, SUB("action"), v, acts, &a) < 0)
+		if (pf_get_enum(c, SUB("action"), v, acts, &a) < 0)
 			return -1;
 	}
 	if ((v = json_object_get(o, "grace_seconds")) != NULL) {
 		int64_t g;
-		if (get_count(c, SUB("grace_seconds"), v, 3600, &g) < 0)
+		if (pf_get_count(c, SUB("grace_seconds"), v, 3600, &g) < 0)
 			return -1;
 		r->grace_seconds = (uint32_t)g;
 	}
@@ -373,7 +218,7 @@ parse_quota(struct pctx *c, const char *path, json_t *o,
 	json_t *v;
 
 	r->action = POLICY_A_DENY;
-	if (get_count(c, SUB("max_tokens"), json_object_get(o, "max_tokens"),
+	if (pf_get_count(c, SUB("max_tokens"), json_object_get(o, "max_tokens"),
 	    MAX_COUNT, &r->max_tokens) < 0)
 		return -1;
 	if ((v = json_object_get(o, "window")) == NULL)
@@ -392,27 +237,27 @@ parse_rate(struct pctx *c, const char *path, json_t *o,
 	int a = POLICY_A_DELAY;
 
 	if ((v = json_object_get(o, "requests_per_min")) != NULL &&
-	    get_count(c, SUB("requests_per_min"), v, MAX_COUNT, &r->rpm) < 0)
+	    pf_get_count(c, SUB("requests_per_min"), v, MAX_COUNT, &r->rpm) < 0)
 		return -1;
 	if ((v = json_object_get(o, "tokens_per_min")) != NULL &&
-	    get_count(c, SUB("tokens_per_min"), v, MAX_COUNT, &r->tpm) < 0)
+	    pf_get_count(c, SUB("tokens_per_min"), v, MAX_COUNT, &r->tpm) < 0)
 		return -1;
 	if ((v = json_object_get(o, "concurrent")) != NULL &&
-	    get_count(c, SUB("concurrent"), v, 1000000, &r->concurrent) < 0)
+	    pf_get_count(c, SUB("concurrent"), v, 1000000, &r->concurrent) < 0)
 		return -1;
 	if (!r->rpm && !r->tpm && !r->concurrent)
-		return fail(c, SUB("requests_per_min"), "expected at least one "
+		return pf_fail(c, SUB("requests_per_min"), "expected at least one "
 		    "of requests_per_min, tokens_per_min, concurrent");
 	if ((v = json_object_get(o, "action")) != NULL &&
-	    get_enum(c, SUB("action"), v, acts, &a) < 0)
+	    pf_get_enum(c, SUB("action"), v, acts, &a) < 0)
 		return -1;
 	r->action = a;
 	if ((v = json_object_get(o, "delay_ms")) != NULL) {
 		int64_t ms;
 		if (a != POLICY_A_DELAY)
-			return fail(c, SUB("delay_ms"), "expected only with "
+			return pf_fail(c, SUB("delay_ms"), "expected only with "
 			    "\"action\": \"delay\"");
-		if (get_count(c, SUB("delay_ms"), v, 600000, &ms) < 0)
+		if (pf_get_count(c, SUB("delay_ms"), v, 600000, &ms) < 0)
 			return -1;
 		r->delay_ms = (uint32_t)ms;
 	} else if (a == POLICY_A_DELAY)
@@ -433,11 +278,11 @@ parse_pause(struct pctx *c, const char *path, json_t *o,
 	if (parse_window(c, path, json_object_get(o, "window"), &r->win) < 0)
 		return -1;
 	if ((v = json_object_get(o, "llm")) != NULL &&
-	    get_enum(c, SUB("llm"), v, llm, &a) < 0)
+	    pf_get_enum(c, SUB("llm"), v, llm, &a) < 0)
 		return -1;
 	r->action = a ? POLICY_A_WAIT : POLICY_A_DENY;
 	if ((v = json_object_get(o, "freeze")) != NULL)
-		return get_bool(c, SUB("freeze"), v, &r->freeze);
+		return pf_get_bool(c, SUB("freeze"), v, &r->freeze);
 	return 0;
 }
 
@@ -452,19 +297,19 @@ parse_require(struct pctx *c, const char *path, json_t *o,
 
 	if (!json_is_array(v) || json_array_size(v) == 0 ||
 	    json_array_size(v) > POLICY_MAX_REQ)
-		return fail(c, SUB("tags"), "expected a list of 1 to %d tag keys",
+		return pf_fail(c, SUB("tags"), "expected a list of 1 to %d tag keys",
 		    POLICY_MAX_REQ);
 	for (size_t i = 0; i < json_array_size(v); i++) {
 		json_t *k = json_array_get(v, i);
 		snprintf(el, sizeof(el), "%s[%zu]", sub, i);
 		if (!json_is_string(k))
-			return fail(c, el, "expected a tag key");
+			return pf_fail(c, el, "expected a tag key");
 		if ((slot = key_slot(c, el, json_string_value(k))) < 0)
 			return -1;
 		r->req[r->nreq++] = (uint8_t)slot;
 	}
 	if ((v = json_object_get(o, "action")) != NULL &&
-	    get_enum(c, SUB("action"), v, acts, &a) < 0)
+	    pf_get_enum(c, SUB("action"), v, acts, &a) < 0)
 		return -1;
 	r->action = a ? POLICY_A_REPORT : POLICY_A_DENY;
 	return 0;
@@ -492,7 +337,7 @@ check_rule_keys(struct pctx *c, const char *path, json_t *o, int kind)
 	for (int i = 0; kind_keys[kind][i]; i++)
 		all[n++] = kind_keys[kind][i];
 	all[n] = NULL;
-	return check_keys(c, path, o, all);
+	return pf_check_keys(c, path, o, all);
 }
 
 static int
@@ -505,23 +350,23 @@ parse_head(struct pctx *c, const char *path, json_t *o, int idx,
 	int k;
 
 	if (!json_is_object(o))
-		return fail(c, path, "expected a rule object");
+		return pf_fail(c, path, "expected a rule object");
 	v = json_object_get(o, "name");
-	if (!json_is_string(v) || !ident_ok(json_string_value(v)))
-		return fail(c, SUB("name"), "expected a name of letters, digits, "
+	if (!json_is_string(v) || !pf_ident_ok(json_string_value(v)))
+		return pf_fail(c, SUB("name"), "expected a name of letters, digits, "
 		    "'_', '.', '-' (1 to %d)", POLICY_NAME_MAX - 1);
 	snprintf(r->name, sizeof(r->name), "%s", json_string_value(v));
 	SUB("name");
 	for (int i = 0; i < idx; i++)
 		if (strcmp(c->p->rules[i].name, r->name) == 0)
-			return fail(c, sub, "expected a unique name ('%s' is "
+			return pf_fail(c, sub, "expected a unique name ('%s' is "
 			    "rules[%d] too)", r->name, i);
-	if (get_enum(c, SUB("kind"), json_object_get(o, "kind"), kind_names,
+	if (pf_get_enum(c, SUB("kind"), json_object_get(o, "kind"), kind_names,
 	    &k) < 0)
 		return -1;
 	r->kind = k;
 	if ((v = json_object_get(o, "fail")) != NULL &&
-	    get_enum(c, SUB("fail"), v, fails, &r->fail_closed) < 0)
+	    pf_get_enum(c, SUB("fail"), v, fails, &r->fail_closed) < 0)
 		return -1;
 	return 0;
 }
@@ -550,7 +395,7 @@ parse_rule(struct pctx *c, json_t *o, int idx)
 	case POLICY_K_REQUIRE_TAGS:
 		return parse_require(c, path, o, r);
 	}
-	return fail(c, path, "unknown kind");
+	return pf_fail(c, path, "unknown kind");
 }
 
 /* ---- top level ---- */
@@ -565,29 +410,29 @@ parse_top(struct pctx *c, json_t *root)
 	json_t *v;
 
 	if (!json_is_object(root))
-		return fail(c, "(top)", "expected a JSON object");
-	if (check_keys(c, "(top)", root, keys) < 0)
+		return pf_fail(c, "(top)", "expected a JSON object");
+	if (pf_check_keys(c, "(top)", root, keys) < 0)
 		return -1;
 	v = json_object_get(root, "schema_version");
 	if (!json_is_integer(v) || json_integer_value(v) != POLICY_SCHEMA_VERSION)
-		return fail(c, "schema_version", "expected %d",
+		return pf_fail(c, "schema_version", "expected %d",
 		    POLICY_SCHEMA_VERSION);
 	if ((v = json_object_get(root, "description")) != NULL) {
 		if (!json_is_string(v) || strlen(json_string_value(v)) > 1000)
-			return fail(c, "description", "expected a string of at "
+			return pf_fail(c, "description", "expected a string of at "
 			    "most 1000 bytes");
 		if ((p->description = strdup(json_string_value(v))) == NULL)
-			return fail(c, "description", "out of memory");
+			return pf_fail(c, "description", "out of memory");
 	}
 	v = json_object_get(root, "timezone");
 	if (!json_is_string(v))
-		return fail(c, "timezone", "expected an IANA time zone name "
+		return pf_fail(c, "timezone", "expected an IANA time zone name "
 		    "(\"Europe/Berlin\", \"UTC\")");
 	if (tg_tz_load(&p->tz, json_string_value(v), why, sizeof(why)) < 0)
-		return fail(c, "timezone", "%s", why);
+		return pf_fail(c, "timezone", "%s", why);
 	p->allow_mode_off = 1;
 	if ((v = json_object_get(root, "allow_mode_off")) != NULL &&
-	    get_bool(c, "allow_mode_off", v, &p->allow_mode_off) < 0)
+	    pf_get_bool(c, "allow_mode_off", v, &p->allow_mode_off) < 0)
 		return -1;
 	return 0;
 }
@@ -601,11 +446,11 @@ parse_rules(struct pctx *c, json_t *rules)
 		return 0;
 	if (!json_is_array(rules) || (n = json_array_size(rules)) >
 	    POLICY_MAX_RULES)
-		return fail(c, "rules", "expected a list of at most %d rules",
+		return pf_fail(c, "rules", "expected a list of at most %d rules",
 		    POLICY_MAX_RULES);
 	/* one spare entry: policy_free() looks at the rule that failed */
 	if ((c->p->rules = calloc(n + 1, sizeof(*c->p->rules))) == NULL)
-		return fail(c, "rules", "out of memory");
+		return pf_fail(c, "rules", "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		if (parse_rule(c, json_array_get(rules, i), (int)i) < 0)
 			return -1;
