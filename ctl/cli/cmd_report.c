@@ -24,8 +24,9 @@ report_usage(FILE *f)
 	    "                      [--format table|csv|json]\n\n"
 	    "Usage and cost from the ledger, one row per group (default: model).\n"
 	    "T: 7d, 24h, 30m (that long ago), YYYY-MM-DD (midnight UTC) or\n"
-	    "RFC 3339 (2025-01-02T03:04:05Z). --since defaults to 7d, --until to\n"
-	    "now. --run restricts to one `tollctl run`.\n"
+	    "RFC 3339 (2025-01-02T03:04:05Z), up to " TIMEARG_LATEST ". --until\n"
+	    "defaults to now, --since to 7 days before --until. --run restricts\n"
+	    "to one `tollctl run`. NAME: letters, digits and _ . : / - @ +.\n"
 	    "table: requests, input/output/cached tokens, cost $, cost per 1,000\n"
 	    "tokens (input + output), GPU busy seconds, a total line and the\n"
 	    "untagged share of cost. csv: one header line, then the rows with\n"
@@ -43,7 +44,7 @@ check_by(const char *by)
 		return 0;
 	if (strncmp(by, "tag:", 4) == 0 && n > 4 && n < 64 &&
 	    strspn(by + 4, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789_.-") == n - 4)
+	    "0123456789_.:/-@+") == n - 4)
 		return 0;
 	fprintf(stderr, "tollctl report: --by: expected model, provider or "
 	    "tag:NAME, got '%s'\n", by);
@@ -53,10 +54,45 @@ check_by(const char *by)
 static int
 parse_time(const char *opt, const char *arg, int64_t now, int64_t *out)
 {
-	if (timearg_parse(arg, now, out) == 0)
+	int rc = timearg_parse(arg, now, out);
+
+	if (rc == 0)
 		return 0;
-	fprintf(stderr, "tollctl report: --%s: expected " TIMEARG_EXPECTED
-	    ", got '%s'\n", opt, arg);
+	if (rc == TIMEARG_RANGE)
+		fprintf(stderr, "tollctl report: --%s: '%s' is after "
+		    TIMEARG_LATEST ", the latest time the ledger can hold\n",
+		    opt, arg);
+	else
+		fprintf(stderr, "tollctl report: --%s: expected " TIMEARG_EXPECTED
+		    ", got '%s'\n", opt, arg);
+	return -1;
+}
+
+#define WEEK_NS (7 * 86400 * 1000000000LL)
+
+/* The range: --since defaults to 7d before --until (given) or now; --until
+ * to now (0 on the wire). A given --until is never 0 (it must be later
+ * than --since, which is >= 0), so 1970-01-01 cannot turn into "now". */
+static int
+check_range(struct tg_report_req *q, int64_t now, const char *since,
+    const char *until)
+{
+	if (since == NULL)
+		q->since_ns = until ? (q->until_ns > WEEK_NS ?
+		    q->until_ns - WEEK_NS : 0) : now - WEEK_NS;
+	if (until == NULL) {
+		q->until_ns = 0;
+		return 0;
+	}
+	if (q->until_ns > q->since_ns)
+		return 0;
+	if (since)
+		fprintf(stderr, "tollctl report: --until '%s' must be later than "
+		    "--since '%s'\n", until, since);
+	else
+		fprintf(stderr, "tollctl report: --until '%s': nothing can be "
+		    "recorded before it (the ledger starts at 1970-01-01)\n",
+		    until);
 	return -1;
 }
 
@@ -73,6 +109,7 @@ parse_args(int argc, char **argv, struct tg_report_req *q, int *fmt)
 		{ NULL, 0, NULL, 0 },
 	};
 	int64_t now = cli_now_ns();
+	const char *since = NULL, *until = NULL;
 	int c;
 
 	cli_getopt_reset();
@@ -87,10 +124,12 @@ parse_args(int argc, char **argv, struct tg_report_req *q, int *fmt)
 		case 's':
 			if (parse_time("since", optarg, now, &q->since_ns) < 0)
 				return -1;
+			since = optarg;
 			break;
 		case 'u':
 			if (parse_time("until", optarg, now, &q->until_ns) < 0)
 				return -1;
+			until = optarg;
 			break;
 		case 'f':
 			if ((*fmt = cli_format("report", optarg, formats)) < 0)
@@ -117,11 +156,7 @@ parse_args(int argc, char **argv, struct tg_report_req *q, int *fmt)
 		    argv[optind]);
 		return -1;
 	}
-	if (q->until_ns && q->until_ns <= q->since_ns) {
-		fprintf(stderr, "tollctl report: --until must be later than --since\n");
-		return -1;
-	}
-	return 0;
+	return check_range(q, now, since, until);
 }
 
 int
@@ -135,7 +170,6 @@ cmd_report(struct cli *cli, int argc, char **argv)
 
 	memset(&q, 0, sizeof(q));
 	tg_strlcpy(q.by, "model", sizeof(q.by));
-	q.since_ns = cli_now_ns() - 7 * 86400 * 1000000000LL;
 	if (parse_args(argc, argv, &q, &fmt) < 0)
 		return CLI_EXIT_ERR;
 	rc = cli_fetch(cli, TG_MSG_REPORT, &q, sizeof(q), &doc, &text, &len, NULL);

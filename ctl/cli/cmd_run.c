@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -28,6 +29,10 @@ struct run_ctx {
 	char state[PATH_MAX];
 	char preload[PATH_MAX + 32];
 	int have_preload;
+	char so_dir[PATH_MAX];  /* holds a symlink to libtollgate.so, or "" */
+	struct summary_out sum;
+	int exceeded;           /* the budget gate fired */
+	int die_sig;            /* CMD died of it (or it cancelled the run) */
 };
 
 static void
@@ -45,21 +50,38 @@ run_usage(FILE *f)
 	    "at the end. A run's budget can only tighten the host's policy.\n"
 	    "CMD gets TOLLGATE_RUN, TOLLGATE_SOCKET, TOLLGATE_TAGS (with --tags)\n"
 	    "and libtollgate.so prepended to LD_PRELOAD; it runs in its own cgroup\n"
-	    "where one can be created. Signals (INT TERM HUP QUIT USR1 USR2 WINCH)\n"
-	    "are forwarded to CMD. After CMD exits, tollctl waits for the processes\n"
-	    "it left behind (they may still report usage) up to --linger seconds\n"
-	    "(default %d), then terminates them.\n\n"
+	    "where one can be created.\n\n"
+	    "Signals: with a controlling terminal CMD is in tollctl's process group\n"
+	    "(the same job: Ctrl-C, Ctrl-Z and terminal input reach it directly);\n"
+	    "without one, CMD leads a process group of its own. INT TERM HUP QUIT\n"
+	    "USR1 USR2 WINCH sent to tollctl are forwarded: to CMD when it shares\n"
+	    "the group, except those the terminal sent (it sent them to CMD too);\n"
+	    "to CMD's group when it has its own. So a signal sent to tollctl's pid\n"
+	    "or, without a terminal, to tollctl's process group reaches CMD once.\n"
+	    "With a terminal, kill -SIG -PGID of the job reaches CMD directly and\n"
+	    "through tollctl: send it to tollctl's pid instead. Signals ignored when\n"
+	    "tollctl starts (nohup) stay ignored, in CMD too. When CMD stops, tollctl\n"
+	    "stops; continued, it continues CMD. When CMD dies of SIGINT or SIGQUIT\n"
+	    "and the budget gate did not fire, tollctl dies of the same signal after\n"
+	    "its summary, so that a calling shell loop stops too.\n\n"
+	    "After CMD exits, tollctl waits for the processes it left behind (they\n"
+	    "may still report usage) up to --linger seconds (default %d), then\n"
+	    "terminates them (SIGTERM, 2 s later SIGKILL).\n\n"
 	    "  --budget USD          e.g. 5 or 0.25; requests that would pass it\n"
 	    "                        are refused\n"
 	    "  --policy FILE         given to a private daemon (the system daemon\n"
 	    "                        keeps its own policy)\n"
 	    "  --summary-json FILE   the report document of the run plus a \"run\"\n"
 	    "                        object: token, budget_nano_usd, spent_nano_usd,\n"
-	    "                        refused_requests, budget_exceeded\n\n"
+	    "                        refused_requests, budget_exceeded; opened\n"
+	    "                        (created) before CMD starts\n\n"
 	    "exit status: CMD's; 128+N when CMD was killed by signal N; %d (or\n"
 	    "--budget-exit-code N) when any request was refused or the spend\n"
 	    "reached the budget, whatever CMD's status; 1 when tollctl itself\n"
-	    "failed; 2/3 when the daemon is unreachable/of another version.\n",
+	    "failed; 2/3 when the daemon is unreachable/of another version.\n"
+	    "When writing --summary-json fails at the end, or the private daemon\n"
+	    "exits during the run (its log is kept and named), the run's result\n"
+	    "is incomplete: the status is the gate's or CMD's when not 0, else 1.\n",
 	    RUN_LINGER_S, CLI_EXIT_BUDGET);
 }
 
@@ -170,6 +192,50 @@ make_token(char *out)
 	return 0;
 }
 
+#define LD_SEPS " :\t\n"  /* LD_PRELOAD splits its list at these */
+
+/* A path with a space or a colon would be split by LD_PRELOAD (and the
+ * shim silently not loaded): preload a symlink in a clean directory. */
+static void
+preload_link(struct run_ctx *x)
+{
+	const char *tmp = getenv("TMPDIR");
+	char link[PATH_MAX + 32];
+
+	if (tmp == NULL || *tmp == '\0' || strpbrk(tmp, LD_SEPS) != NULL ||
+	    strlen(tmp) > 200)
+		tmp = "/tmp";
+	snprintf(x->so_dir, sizeof(x->so_dir), "%s/tollctl-so-XXXXXX", tmp);
+	if (mkdtemp(x->so_dir) == NULL) {
+		fprintf(stderr, "tollctl run: mkdtemp %s: %s\n", x->so_dir,
+		    strerror(errno));
+		x->so_dir[0] = '\0';
+		x->have_preload = 0;
+		return;
+	}
+	snprintf(link, sizeof(link), "%s/libtollgate.so", x->so_dir);
+	if (symlink(x->preload, link) < 0) {
+		fprintf(stderr, "tollctl run: symlink %s: %s\n", link,
+		    strerror(errno));
+		x->have_preload = 0;
+		return;
+	}
+	tg_strlcpy(x->preload, link, sizeof(x->preload));
+}
+
+static void
+preload_unlink(struct run_ctx *x)
+{
+	char link[PATH_MAX + 32];
+
+	if (x->so_dir[0] == '\0')
+		return;
+	snprintf(link, sizeof(link), "%s/libtollgate.so", x->so_dir);
+	unlink(link);
+	rmdir(x->so_dir);
+	x->so_dir[0] = '\0';
+}
+
 /* libtollgate.so next to tollctl (build tree), or in ../lib (installed). */
 static void
 find_preload(struct run_ctx *x)
@@ -183,6 +249,8 @@ find_preload(struct run_ctx *x)
 		snprintf(x->preload, sizeof(x->preload), "%s%s", dir, rel[i]);
 		x->have_preload = access(x->preload, R_OK) == 0;
 	}
+	if (x->have_preload && strpbrk(x->preload, LD_SEPS) != NULL)
+		preload_link(x);
 }
 
 static int
@@ -245,14 +313,37 @@ run_cmd(struct run_ctx *x)
 	struct run_cgroup cg = { .procs_fd = -1 };
 	int status;
 
-	if (child_signal_pending())
-		return 128 + child_signal_pending();
+	if ((x->die_sig = child_signal_pending()) != 0)
+		return 128 + x->die_sig;
 	if (cgroup_create(&cg, x->token) < 0)
 		cg.procs_fd = -1;
 	status = child_run(x->o.cmd, &env, &cg, x->o.linger_s, x->pd.pid,
 	    &x->pd.reaped);
+	x->die_sig = child_term_signal();
 	cgroup_remove(&cg);
 	return status;
+}
+
+/* The status of a run whose result is incomplete: a failure, but the
+ * gate's or CMD's status is kept when it says one already. */
+static int
+incomplete(int status)
+{
+	return status != 0 ? status : CLI_EXIT_ERR;
+}
+
+/* RUN_END failed: was it because our private daemon died? Say so, and
+ * keep its log for the user to read. */
+static int
+daemon_lost(struct run_ctx *x, int status)
+{
+	if (x->pd.pid <= 0 || pdaemon_running(&x->pd))
+		return 0;
+	x->pd.keep_log = 1;
+	fprintf(stderr, "tollctl run: the private tollgated exited during the "
+	    "run (see %s); the command's exit status was %d\n", x->pd.log,
+	    status);
+	return 1;
 }
 
 /* RUN_END, summary, --summary-json; the exit status. */
@@ -270,8 +361,10 @@ finish(struct run_ctx *x, int status)
 	memset(&e, 0, sizeof(e));
 	tg_strlcpy(e.run, x->token, sizeof(e.run));
 	if ((rc = client_call_json(&x->c, TG_MSG_RUN_END, &e, sizeof(e), &text,
-	    &len)) != 0)
-		return rc;
+	    &len)) != 0) {
+		summary_abandon(&x->sum);
+		return daemon_lost(x, status) ? incomplete(status) : rc;
+	}
 	doc = json_loadb(text, len, 0, &jerr);
 	free(text);
 	if (doc == NULL || run_result_get(doc, x->o.budget_nano, &r) < 0) {
@@ -280,10 +373,12 @@ finish(struct run_ctx *x, int status)
 		return CLI_EXIT_ERR;
 	}
 	run_summary_print(stderr, doc, &r, status, x->o.budget_exit);
-	rc = x->o.summary_json ? run_summary_write(x->o.summary_json, doc,
-	    x->token, &r) : 0;
+	x->exceeded = r.exceeded;
+	rc = x->o.summary_json ? run_summary_write(&x->sum, doc, x->token, &r) :
+	    0;
 	json_decref(doc);
-	return rc < 0 ? CLI_EXIT_ERR : run_exit_status(&r, status, x->o.budget_exit);
+	status = run_exit_status(&r, status, x->o.budget_exit);
+	return rc < 0 ? incomplete(status) : status;
 }
 
 int
@@ -297,15 +392,22 @@ cmd_run(struct cli *cli, int argc, char **argv)
 	x.o.budget_nano = -1;
 	x.o.budget_exit = CLI_EXIT_BUDGET;
 	x.o.linger_s = RUN_LINGER_S;
+	x.sum.fd = -1;
 	if (parse_args(argc, argv, &x.o) < 0 || make_token(x.token) < 0)
 		return CLI_EXIT_ERR;
 	child_signals_init();
+	if (x.o.summary_json && summary_open(&x.sum, x.o.summary_json) < 0)
+		return CLI_EXIT_ERR;
 	if ((rc = connect_daemon(cli, &x)) == 0 && (rc = begin(&x)) == 0) {
 		find_preload(&x);
 		status = run_cmd(&x);
 		rc = finish(&x, status);
 	}
+	summary_abandon(&x.sum);
 	client_close(&x.c);
 	pdaemon_stop(&x.pd);
+	preload_unlink(&x);
+	if (!x.exceeded && (x.die_sig == SIGINT || x.die_sig == SIGQUIT))
+		child_die_like(x.die_sig);
 	return rc;
 }

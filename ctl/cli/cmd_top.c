@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,10 +102,70 @@ snapshot(struct cli *cli, int fmt, int clear)
 	return CLI_EXIT_OK;
 }
 
+/*
+ * The terminal: raw (no echo, no line buffering) while the live view runs,
+ * and always given back as it was: on q, on INT/TERM/QUIT/HUP (the view
+ * ends, then QUIT and HUP kill us as they would have), at exit, and around
+ * a stop (Ctrl-Z: given back, raw again on SIGCONT). A reader gone
+ * (SIGPIPE, ignored) ends the view through its write error.
+ */
+static struct termios tty_saved, tty_raw;
+static volatile sig_atomic_t tty_is_raw, top_sig;
+
+static void
+tty_restore(void)
+{
+	if (!tty_is_raw)
+		return;
+	tcsetattr(STDIN_FILENO, TCSANOW, &tty_saved);
+	(void)!write(STDOUT_FILENO, "\033[?25h", 6);
+	tty_is_raw = 0;
+}
+
+static void
+tty_enter_raw(void)
+{
+	tcsetattr(STDIN_FILENO, TCSANOW, &tty_raw);
+	(void)!write(STDOUT_FILENO, "\033[?25l", 6);
+	tty_is_raw = 1;
+}
+
 static void
 on_stop(int sig)
 {
 	top_stop = 1;
+	top_sig = sig;
+}
+
+static void
+on_tstp(int sig)
+{
+	int saved = errno, was_raw = tty_is_raw;
+	sigset_t one;
+
+	tty_restore();
+	signal(SIGTSTP, SIG_DFL);
+	sigemptyset(&one);
+	sigaddset(&one, SIGTSTP);
+	sigprocmask(SIG_UNBLOCK, &one, NULL);
+	raise(SIGTSTP); /* stops here until SIGCONT */
+	sigprocmask(SIG_BLOCK, &one, NULL);
+	signal(SIGTSTP, on_tstp);
+	if (was_raw)
+		tty_enter_raw();
+	errno = saved;
+}
+
+static void
+on_cont(int sig)
+{
+	int saved = errno;
+
+	/* stopped by SIGSTOP, which we cannot catch: the shell may have
+	 * changed the mode meanwhile */
+	if (tty_is_raw)
+		tty_enter_raw();
+	errno = saved;
 }
 
 /* Wait up to 1 s for a key; 1 when it was q (or Q). */
@@ -123,33 +184,57 @@ wait_key(int tty)
 	return 0;
 }
 
-static int
-live(struct cli *cli)
+static void
+live_signals(int tty)
 {
-	struct termios saved, raw;
+	static const int stops[] = { SIGINT, SIGTERM, SIGQUIT, SIGHUP };
 	struct sigaction sa;
-	int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
-	int rc = 0;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop; /* no SA_RESTART: poll returns EINTR */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++)
+		sigaction(stops[i], &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	if (tty) {
-		raw = saved;
-		raw.c_lflag &= ~(ICANON | ECHO);
-		raw.c_cc[VMIN] = 0;
-		raw.c_cc[VTIME] = 0;
-		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+		sa.sa_handler = on_tstp;
+		sigaction(SIGTSTP, &sa, NULL);
+		sa.sa_handler = on_cont;
+		sigaction(SIGCONT, &sa, NULL);
 	}
-	fputs("\033[?25l", stdout);
+}
+
+static int
+live(struct cli *cli)
+{
+	int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &tty_saved) == 0;
+	int rc = 0;
+
+	live_signals(tty);
+	if (tty) {
+		tty_raw = tty_saved;
+		tty_raw.c_lflag &= ~(ICANON | ECHO);
+		tty_raw.c_cc[VMIN] = 0;
+		tty_raw.c_cc[VTIME] = 0;
+		atexit(tty_restore);
+		tty_enter_raw();
+	} else
+		fputs("\033[?25l", stdout);
 	while (!top_stop && (rc = snapshot(cli, FMT_TABLE, 1)) == 0)
 		if (wait_key(tty))
 			break;
-	fputs("\033[?25h", stdout);
 	fflush(stdout);
 	if (tty)
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+		tty_restore();
+	else
+		fputs("\033[?25h", stdout);
+	fflush(stdout);
+	if (top_sig == SIGQUIT || top_sig == SIGHUP) {
+		struct rlimit no_core = { 0, 0 };
+
+		setrlimit(RLIMIT_CORE, &no_core); /* a quit, not a crash */
+		signal(top_sig, SIG_DFL);
+		raise(top_sig);
+	}
 	return rc;
 }
 

@@ -38,6 +38,7 @@ struct pdaemon {
 	int pidfd;              /* -1: none, or a kernel without pidfds */
 	pid_t pid;              /* our child; 0: none started */
 	int reaped;             /* 1: its exit was collected (child_run) */
+	int keep_log;           /* pdaemon_stop leaves dir and log in place */
 	char dir[PATH_MAX];     /* mkdtemp: socket + log */
 	char sock[108];
 	char log[PATH_MAX];
@@ -49,6 +50,8 @@ int run_exe_dir(char *buf, size_t size);
  * [--policy FILE]` and wait until it accepts. 0, or -1 after printing why
  * (with the daemon's log). */
 int pdaemon_start(struct pdaemon *d, const char *state_dir, const char *policy);
+/* 1 while the daemon runs (reaps it once it has exited). */
+int pdaemon_running(struct pdaemon *d);
 /* SIGTERM, wait (bounded), SIGKILL, reap; remove the temporary
  * directory. The daemon also gets SIGTERM if tollctl dies first
  * (PR_SET_PDEATHSIG). */
@@ -85,6 +88,11 @@ struct child_env {
 void child_signals_init(void);
 /* A forwarded signal that arrived before CMD started, or 0. */
 int child_signal_pending(void);
+/* The signal that killed CMD in the last child_run, or 0. */
+int child_term_signal(void);
+/* Die of sig (default action, no core file), unless the caller had it
+ * ignored: then return. For a shell loop to stop on Ctrl-C. */
+void child_die_like(int sig);
 /* Start CMD (in cg when cg->procs_fd >= 0), forward signals, wait for it
  * and then for every remaining descendant (up to linger_s; then they are
  * terminated). keep (the private daemon, or 0) is a child too but not
@@ -113,9 +121,21 @@ int run_result_get(json_t *doc, int64_t budget_nano, struct run_result *r);
 /* Print the human summary (stderr). */
 void run_summary_print(FILE *f, json_t *doc, const struct run_result *r,
     int cmd_status, int budget_exit);
-/* Write the summary document to path (pretty, with the "run" object).
+/* --summary-json's file, opened before CMD runs. */
+struct summary_out {
+	const char *path;
+	int fd;                 /* -1: closed */
+	int created;            /* we made it: removed when abandoned */
+};
+
+/* Open or create path for writing (not truncated yet). 0, or -1 after
+ * printing why. */
+int summary_open(struct summary_out *o, const char *path);
+/* Close it unwritten; a file we created is removed. */
+void summary_abandon(struct summary_out *o);
+/* Write the summary document (pretty, with the "run" object) and close.
  * 0 or -1 after printing why. */
-int run_summary_write(const char *path, json_t *doc, const char *token,
+int run_summary_write(struct summary_out *o, json_t *doc, const char *token,
     const struct run_result *r);
 /* The exit status: budget_exit when exceeded, else cmd_status. */
 int run_exit_status(const struct run_result *r, int cmd_status,

@@ -54,6 +54,12 @@ daemon_alive(struct pdaemon *d)
 	return 0;
 }
 
+int
+pdaemon_running(struct pdaemon *d)
+{
+	return daemon_alive(d);
+}
+
 static void
 daemon_signal(const struct pdaemon *d, int sig)
 {
@@ -120,16 +126,20 @@ daemon_exec(struct pdaemon *d, pid_t parent, const char *state_dir,
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent) /* tollctl died before the line above */
 		_exit(1);
 	setsid();
-	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+	if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0) {
 		dup2(fd, 0);
 		dup2(fd, 1);
 	}
 	if ((fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0)
 		dup2(fd, 2);
+	/* tollctl's other descriptors (the caller's, our sockets) are none
+	 * of the daemon's business */
+	close_range(3, ~0U, 0);
 	daemon_exe(exe, sizeof(exe));
 	argv[n++] = exe;
 	argv[n++] = "--socket";
@@ -255,6 +265,10 @@ pdaemon_stop(struct pdaemon *d)
 	if (d->pidfd >= 0)
 		close(d->pidfd);
 	d->pidfd = -1;
+	if (d->dir[0] && d->keep_log) {
+		unlink(d->sock);
+		d->dir[0] = '\0';
+	}
 	if (d->dir[0]) {
 		unlink(d->sock);
 		unlink(d->log);

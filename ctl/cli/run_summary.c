@@ -6,8 +6,11 @@
 #include "run.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "money.h"
 #include "report_fmt.h"
@@ -99,28 +102,72 @@ set_run_object(json_t *doc, const char *token, const struct run_result *r)
 }
 
 int
-run_summary_write(const char *path, json_t *doc, const char *token,
+summary_open(struct summary_out *o, const char *path)
+{
+	o->path = path;
+	o->created = 1;
+	/* Open (or create) it before CMD runs, so a path we cannot write
+	 * fails the run at once instead of hiding its result at the end.
+	 * Not truncated yet: an existing file keeps its content until then. */
+	if ((o->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0666)) < 0 && errno == EEXIST) {
+		o->created = 0;
+		o->fd = open(path, O_WRONLY | O_CLOEXEC);
+	}
+	if (o->fd < 0) {
+		fprintf(stderr, "tollctl run: --summary-json %s: %s\n", path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void
+summary_abandon(struct summary_out *o)
+{
+	if (o->fd < 0)
+		return;
+	close(o->fd);
+	o->fd = -1;
+	if (o->created)
+		unlink(o->path);
+}
+
+int
+run_summary_write(struct summary_out *o, json_t *doc, const char *token,
     const struct run_result *r)
 {
+	struct stat sb;
 	FILE *f;
 	int rc;
 
 	if (set_run_object(doc, token, r) != 0) {
 		fprintf(stderr, "tollctl run: out of memory\n");
+		summary_abandon(o);
 		return -1;
 	}
-	if ((f = fopen(path, "w")) == NULL) {
-		fprintf(stderr, "tollctl run: --summary-json %s: %s\n", path,
+	/* a regular file is rewritten; a pipe or device just written to */
+	if (fstat(o->fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    ftruncate(o->fd, 0) < 0) {
+		fprintf(stderr, "tollctl run: --summary-json %s: %s\n", o->path,
 		    strerror(errno));
+		summary_abandon(o);
 		return -1;
 	}
+	if ((f = fdopen(o->fd, "w")) == NULL) {
+		fprintf(stderr, "tollctl run: --summary-json %s: %s\n", o->path,
+		    strerror(errno));
+		summary_abandon(o);
+		return -1;
+	}
+	o->fd = -1;
 	/* The daemon encodes with jansson too, so numbers come out as it
 	 * wrote them. */
 	rc = json_dumpf(doc, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	rc |= fputc('\n', f) == EOF;
 	if (fclose(f) != 0 || rc != 0) {
 		fprintf(stderr, "tollctl run: --summary-json %s: write failed\n",
-		    path);
+		    o->path);
 		return -1;
 	}
 	return 0;

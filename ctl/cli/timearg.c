@@ -119,13 +119,16 @@ static int
 parse_rfc3339(const char *s, int64_t *out)
 {
 	int y, mo, d, h, mi, sec;
-	int64_t frac, off;
+	int64_t frac, off, secs;
 	const char *p;
 
 	if (parse_date(s, &y, &mo, &d) < 0)
 		return -1;
 	if (s[10] == '\0') {
-		*out = days_from_civil(y, mo, d) * 86400 * NS;
+		secs = days_from_civil(y, mo, d) * 86400;
+		if (secs > INT64_MAX / NS)
+			return TIMEARG_RANGE;
+		*out = secs * NS;
 		return 0;
 	}
 	if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
@@ -137,9 +140,15 @@ parse_rfc3339(const char *s, int64_t *out)
 	frac = parse_fraction(&p);
 	if (parse_offset(p, &off) < 0)
 		return -1;
-	*out = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
-	    off) * NS + frac;
-	return *out < 0 ? -1 : 0;
+	secs = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
+	    off;
+	/* 9999-12-31 fits in seconds; in ns only up to 2262-04-11 */
+	if (secs < 0)
+		return -1;
+	if (secs > (INT64_MAX - frac) / NS)
+		return TIMEARG_RANGE;
+	*out = secs * NS + frac;
+	return 0;
 }
 
 int

@@ -11,8 +11,12 @@
 #include <stdint.h>
 
 #define TIMEARG_EXPECTED "7d, 24h, 30m, YYYY-MM-DD or RFC3339"
+#define TIMEARG_LATEST "2262-04-11T23:47:16Z"   /* INT64_MAX ns, floored */
+#define TIMEARG_RANGE (-2)
 
-/* CLOCK_REALTIME nanoseconds into *out. 0, or -1 on a malformed text. */
+/* CLOCK_REALTIME nanoseconds into *out. 0, -1 on a malformed text, or
+ * TIMEARG_RANGE for a well-formed time after TIMEARG_LATEST (nanoseconds
+ * since 1970 no longer fit in 64 bits). */
 int timearg_parse(const char *text, int64_t now_ns, int64_t *out);
 
 #endif

@@ -75,7 +75,8 @@ grouping(const char *by, const char **expr, const char **name, char *err,
 	for (p = t; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
-		    *p == '.'))
+		    *p == '.' || *p == ':' || *p == '/' || *p == '@' ||
+		    *p == '+')) /* the tag key charset of run --tags, the shim */
 			goto bad;
 	if (p == t || p - t > 63)
 		goto bad;

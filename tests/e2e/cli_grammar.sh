@@ -60,7 +60,7 @@ want 1 "tollctl report: --by: expected model, provider or tag:NAME, got 'team'"
 run $CTL report --format xml
 want 1 "tollctl report: --format: expected table, csv or json, got 'xml'"
 run $CTL report --since 1h --until 2h
-want 1 "tollctl report: --until must be later than --since"
+want 1 "tollctl report: --until '2h' must be later than --since '1h'"
 run $CTL report --frob
 want 1 "tollctl report: bad option '--frob' (see tollctl report --help)"
 run $CTL status --format csv

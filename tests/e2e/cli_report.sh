@@ -80,4 +80,34 @@ $CTL top --once --format json | python3 -c 'import json,sys; json.load(sys.stdin
 	fail "top json"
 $CTL top --once >"$T/top" || fail "top table"
 grep -q '^tollgate top ' "$T/top" || fail "top: $(cat "$T/top")"
+# Regression "report --by tag:NAME rejected keys that run --tags accepts":
+# : / @ + in a tag key, in the CLI and in the daemon
+$CTL run --tags ci:job/id@x+y=build.7 -- "$RU" openai gpt-4o 10 0 1 >/dev/null 2>&1 ||
+	fail run4
+$CTL report --since 1h --by 'tag:ci:job/id@x+y' --format csv >"$T/tagkey" ||
+	fail "tag key with : / @ +"
+grep -qx 'build.7,1,10,0,0,0,0,0,0,0,0,0,0,0.000025000,0.002500000,25000' \
+	"$T/tagkey" || fail "tag key row: $(cat "$T/tagkey")"
+# Regression "report --until": --until alone means 7 days before it to it
+# (not 7 days before now), and 1970-01-01 is not "now"
+$CTL report --until 2020-01-08 --format json >"$T/u1" || fail "--until alone"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+assert (d["since"], d["until"]) == ("2020-01-01T00:00:00Z", "2020-01-08T00:00:00Z"), d
+assert d["totals"]["requests"] == 0, d["totals"]' "$T/u1" || fail "--until alone: $(head -c 300 "$T/u1")"
+$CTL report --until 1970-01-01 2>"$T/u2"
+rc=$?
+[ $rc = 1 ] || fail "--until 1970-01-01: exit $rc"
+[ "$(cat "$T/u2")" = "tollctl report: --until '1970-01-01': nothing can be recorded before it (the ledger starts at 1970-01-01)" ] ||
+	fail "--until 1970-01-01: $(cat "$T/u2")"
+$CTL report --since 2025-01-02 --until 2025-01-01 2>"$T/u4"
+[ "$(cat "$T/u4")" = "tollctl report: --until '2025-01-01' must be later than --since '2025-01-02'" ] ||
+	fail "until < since: $(cat "$T/u4")"
+# Regression "report --since/--until overflow past 2262"
+$CTL report --until 2262-04-12 2>"$T/u5"
+rc=$?
+[ $rc = 1 ] || fail "2262: exit $rc"
+[ "$(cat "$T/u5")" = "tollctl report: --until: '2262-04-12' is after 2262-04-11T23:47:16Z, the latest time the ledger can hold" ] ||
+	fail "2262: $(cat "$T/u5")"
+$CTL report --since 2020-01-01 --until 2262-04-11T23:47:16Z --format csv >/dev/null ||
+	fail "--until 2262-04-11T23:47:16Z refused"
 echo "cli_report: ok"

@@ -59,12 +59,39 @@ test_bad(void **state)
 	assert_int_equal(timearg_parse(NULL, NOW, &got), -1);
 }
 
+/* Regression "report --since/--until overflow past 2262": times whose ns
+ * exceed INT64_MAX wrapped around (to the past, or negative); now they
+ * are TIMEARG_RANGE, and everything up to INT64_MAX ns is accepted. */
+static void
+test_range(void **state)
+{
+	static const char *late[] = { "2262-04-12", "2262-04-11T23:47:17Z",
+		"2262-04-11T23:47:16.854775808Z", "3000-01-01T00:00:00+01:00",
+		"9999-12-31", "9999-12-31T23:59:59.999999999Z",
+		"2262-04-11T23:47:16-00:01" };
+	int64_t got = 42;
+
+	for (size_t i = 0; i < sizeof(late) / sizeof(late[0]); i++)
+		if (timearg_parse(late[i], NOW, &got) != TIMEARG_RANGE)
+			fail_msg("'%s' not out of range", late[i]);
+	assert_int_equal(got, 42);
+	assert_int_equal(timearg_parse("2262-04-11T23:47:16.854775807Z", NOW,
+	    &got), 0);
+	assert_int_equal(got, INT64_MAX);
+	assert_int_equal(timearg_parse("2262-04-11", NOW, &got), 0);
+	assert_int_equal(got, 9223286400LL * NS);
+	assert_int_equal(timearg_parse("2262-04-12T00:47:16+01:00", NOW, &got),
+	    0);
+	assert_int_equal(got, 9223372036LL * NS);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_range),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
