@@ -13,9 +13,13 @@
  * --settlers adds K threads that send RECORDs (settles, each acknowledged
  * after COMMIT) all the while; they are not counted in the figures. Each
  * admission's reservation is given back with an unwaited RELEASE.
+ * --fsync-load FILE adds a thread that appends to FILE and fdatasyncs it in
+ * a loop, as the ledger's writer does: the baseline for admissions measured
+ * while settles commit (on some VMs a flush stalls every vCPU).
  * Prints one line: mode clients ops ops/s p50_us p99_us.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -36,6 +40,7 @@ struct opts {
 	const char *mode, *socket;
 	int clients, seconds, settlers;
 	double rate; /* total admissions/s offered; 0 = closed loop */
+	const char *fsync_file;
 };
 
 struct client {
@@ -236,6 +241,26 @@ echo_server(void *arg)
 	return NULL;
 }
 
+static void *
+fsync_loop(void *arg)
+{
+	const char *path = arg;
+	char block[1024] = { 0 };
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		perror(path);
+		exit(1);
+	}
+	while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
+		if (write(fd, block, sizeof(block)) < 0 || fdatasync(fd) < 0)
+			break;
+	}
+	close(fd);
+	unlink(path);
+	return NULL;
+}
+
 static const char *
 start_echo(void)
 {
@@ -276,6 +301,7 @@ main(int argc, char **argv)
 {
 	struct opts o = { .mode = "admit", .clients = 1, .seconds = 2 };
 	static struct client cl[MAX_CLIENTS];
+	pthread_t fsync_th;
 	int nthreads;
 	uint32_t *all;
 	size_t nall = 0;
@@ -288,6 +314,7 @@ main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--seconds")) o.seconds = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--settlers")) o.settlers = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--rate")) o.rate = atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--fsync-load")) o.fsync_file = argv[i + 1];
 		else usage();
 	}
 	if (o.clients < 1 || o.clients + o.settlers > MAX_CLIENTS || o.seconds < 1)
@@ -296,6 +323,8 @@ main(int argc, char **argv)
 		o.socket = start_echo();
 	if (!o.socket)
 		usage();
+	if (o.fsync_file)
+		pthread_create(&fsync_th, NULL, fsync_loop, (void *)o.fsync_file);
 	t0 = now_ns();
 	nthreads = o.clients + o.settlers;
 	for (int i = 0; i < nthreads; i++) {
@@ -309,6 +338,8 @@ main(int argc, char **argv)
 	t1 = now_ns(); /* the window; calls in flight finish after it */
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(cl[i].th, NULL);
+	if (o.fsync_file)
+		pthread_join(fsync_th, NULL);
 	all = calloc((size_t)o.clients * (MAX_SAMPLES / MAX_CLIENTS * 4), sizeof(uint32_t));
 	for (int i = 0; i < o.clients; i++) {
 		ops += cl[i].ops;
@@ -317,7 +348,7 @@ main(int argc, char **argv)
 	}
 	qsort(all, nall, sizeof(uint32_t), cmp_u32);
 	printf("%-7s %3d clients %6s  %9llu ops  %9.0f ops/s  p50 %6.1f us  p99 %6.1f us\n",
-	    o.mode, o.clients, o.rate > 0 ? "paced" : "", (unsigned long long)ops,
+	    o.fsync_file ? "echo+fs" : o.mode, o.clients, o.rate > 0 ? "paced" : "", (unsigned long long)ops,
 	    ops / ((t1 - t0) / 1e9), nall ? all[nall / 2] / 1e3 : 0.0,
 	    nall ? all[nall * 99 / 100] / 1e3 : 0.0);
 	if (!strcmp(o.mode, "echo"))
