@@ -122,12 +122,15 @@ tty_restore(void)
 	tty_is_raw = 0;
 }
 
+/* The flag is set first: a stop signal that lands between it and the
+ * tcsetattr must still give the terminal back (it once found the flag
+ * clear and left echo off while stopped). */
 static void
 tty_enter_raw(void)
 {
+	tty_is_raw = 1;
 	tcsetattr(STDIN_FILENO, TCSANOW, &tty_raw);
 	(void)!write(STDOUT_FILENO, "\033[?25l", 6);
-	tty_is_raw = 1;
 }
 
 static void

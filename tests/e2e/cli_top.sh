@@ -95,7 +95,10 @@ if pid == 0:
         os.tcsetpgrp(0, os.getpid())
         signal.signal(signal.SIGTTOU, signal.SIG_DFL)
         os.execv(ctl, [ctl, "top"])
-    os.setpgid(c, c)
+    try:
+        os.setpgid(c, c)
+    except OSError:
+        pass  # EACCES: the child already exec'd, after its own setpgid
     os.write(wr, b"%d\n" % c)
     w, st = os.waitpid(c, 0)
     os._exit(os.WEXITSTATUS(st) if os.WIFEXITED(st) else 100)
