@@ -291,10 +291,12 @@ cmd_policy(struct cli *cli, int argc, char **argv)
 	char *s;
 	int rc = CLI_EXIT_OK;
 
-	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "--help") == 0)) {
-		policy_usage_text(stdout);
-		return CLI_EXIT_OK;
+	/* `policy --help` and `policy SUB [...] --help` alike */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			policy_usage_text(stdout);
+			return CLI_EXIT_OK;
+		}
 	}
 	if (argc < 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "show") &&
 	    strcmp(argv[1], "eval"))) {

@@ -43,9 +43,9 @@ for code in "  0   ok" "  1   usage or other error" "  2   daemon unreachable" \
     "  86 (or --budget-exit-code N) when a request was refused or the"; do
 	grep -qxF -- "$code" "$T/out" || fail "tollctl --help lacks '$code'"
 done
-for c in run status report top; do
+for c in run status report top policy "policy check" "policy show" "policy eval"; do
 	run $CTL $c --help; want 0 ""
-	[ "$(head -n1 "$T/out" | cut -d' ' -f1-3)" = "usage: tollctl $c" ] ||
+	[ "$(head -n1 "$T/out" | cut -d' ' -f1-3)" = "usage: tollctl ${c%% *}" ] ||
 		fail "$c --help: $(head -n1 "$T/out")"
 done
 run $CTL ru -h; want 0 ""
