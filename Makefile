@@ -62,7 +62,7 @@ $(B)/tollctl: $(B)/obj/ctl/cli/main.o $(B)/libtgcli.a $(B)/libtg.a
 TEST_LIBS := $(B)/libtgd.a $(B)/libtgcli.a $(B)/libtgshim.a $(B)/libtg.a
 $(B)/tests/%: tests/unit/%.c $(TEST_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(TEST_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -ldl -lpthread -lm
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -MF $@.d -o $@ $< $(TEST_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -ldl -lpthread -lm
 
 $(B)/tests/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
@@ -97,4 +97,4 @@ install: all
 clean:
 	rm -rf $(B)
 
--include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/tests -name '*.d' 2>/dev/null)

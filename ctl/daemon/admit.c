@@ -16,8 +16,8 @@ admit_init(struct admit *A)
 }
 
 /* Entries are never given back to malloc while the daemon runs (they are
- * reused); at exit the process goes away. Free the list anyway for tests
- * run under leak checkers: slabs are not tracked, so only loose entries. */
+ * reused) and their slabs are not tracked; at exit the process goes away.
+ * So only the table is freed. */
 void
 admit_free(struct admit *A)
 {
@@ -51,6 +51,29 @@ resv_put(struct admit *A, struct resv *r)
 	r->run = NULL;
 	r->onext = A->free;
 	A->free = r;
+}
+
+/* Index r under its owner and put it at the head of the owner's list. */
+static void
+resv_link(struct admit *A, struct resv_owner *o, struct resv *r)
+{
+	htab_insert(&A->tab, &r->hn, htab_hash64(o->id, r->admit_id));
+	r->onext = o->head;
+	if (o->head)
+		o->head->oprev = &r->onext;
+	r->oprev = &o->head;
+	o->head = r;
+	o->n++;
+}
+
+static void
+resv_unlink(struct admit *A, struct resv_owner *o, struct resv *r)
+{
+	htab_remove(&A->tab, &r->hn);
+	*r->oprev = r->onext;
+	if (r->onext)
+		r->onext->oprev = r->oprev;
+	o->n--;
 }
 
 static struct resv *
@@ -145,13 +168,7 @@ admit_request(struct admit *A, struct resv_owner *o, struct run *run,
 	if ((r = resv_get(A)) == NULL)
 		return -1;
 	resv_fill(r, o, run, a, max_out, cost);
-	htab_insert(&A->tab, &r->hn, htab_hash64(o->id, a->admit_id));
-	r->onext = o->head;
-	if (o->head)
-		o->head->oprev = &r->onext;
-	r->oprev = &o->head;
-	o->head = r;
-	o->n++;
+	resv_link(A, o, r);
 	if (run)
 		run->reserved += cost;
 	A->outstanding++;
@@ -164,11 +181,7 @@ admit_request(struct admit *A, struct resv_owner *o, struct run *run,
 static void
 resv_drop(struct admit *A, struct resv_owner *o, struct resv *r)
 {
-	htab_remove(&A->tab, &r->hn);
-	*r->oprev = r->onext;
-	if (r->onext)
-		r->onext->oprev = r->oprev;
-	o->n--;
+	resv_unlink(A, o, r);
 	if (r->run)
 		r->run->reserved -= r->cost;
 	A->outstanding--;
@@ -215,19 +228,9 @@ admit_adopt(struct admit *A, struct resv_owner *from, struct resv_owner *to)
 		next = r->onext;
 		if (resv_find(A, to->id, r->admit_id))
 			continue;
-		htab_remove(&A->tab, &r->hn);
-		*r->oprev = r->onext;
-		if (r->onext)
-			r->onext->oprev = r->oprev;
-		from->n--;
+		resv_unlink(A, from, r);
 		r->owner_id = to->id;
-		htab_insert(&A->tab, &r->hn, htab_hash64(to->id, r->admit_id));
-		r->onext = to->head;
-		if (to->head)
-			to->head->oprev = &r->onext;
-		r->oprev = &to->head;
-		to->head = r;
-		to->n++;
+		resv_link(A, to, r);
 		n++;
 	}
 	return n;

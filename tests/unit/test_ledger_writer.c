@@ -16,41 +16,10 @@
 #include <sqlite3.h>
 
 #include "ledger.h"
+#include "ledger_fixture.h"
 
-#define T0 (1757030400LL * 1000000000LL)
 #define QUEUE_MAX 4096 /* ledger_writer.c */
 #define WAIT_MS 20000  /* a hang guard, not a timing assertion */
-
-static char dir[] = "/tmp/test_ledger_writer.XXXXXX";
-static char path[PATH_MAX];
-static int dbno;
-
-static int
-setup(void **state)
-{
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	char cmd[PATH_MAX + 16];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static struct ledger *
-open_new(void)
-{
-	char err[512] = "";
-	struct ledger *lg;
-
-	snprintf(path, sizeof(path), "%s/w%d.db", dir, ++dbno);
-	if ((lg = ledger_open(path, err, sizeof(err))) == NULL)
-		fail_msg("ledger_open: %s", err);
-	return lg;
-}
 
 static struct ledger_writer *
 start(struct ledger *lg)
@@ -73,6 +42,19 @@ entry(struct ledger_entry *e, uint64_t id, const char *model)
 	e->rec.output_tokens = 1;
 	tg_strlcpy(e->rec.model, model, sizeof(e->rec.model));
 	e->cost_nano_usd = 5;
+}
+
+/* Submit ids 1..n as gpt-4o records, cookie = id - 1. */
+static void
+submit_ids(struct ledger_writer *w, uint64_t n)
+{
+	struct ledger_entry e;
+	uint64_t i;
+
+	for (i = 0; i < n; i++) {
+		entry(&e, i + 1, "gpt-4o");
+		assert_int_equal(ledger_writer_submit(w, &e, i), 0);
+	}
 }
 
 /* Collect completions until `want` arrived; the eventfd must announce
@@ -149,7 +131,6 @@ test_group_commit(void **state)
 	struct ledger *lg = open_new();
 	struct ledger_writer *w;
 	struct ledger_done *d = calloc(N, sizeof(*d));
-	struct ledger_entry e;
 	sqlite3 *db;
 	int i;
 
@@ -157,10 +138,7 @@ test_group_commit(void **state)
 	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
 	    SQLITE_OK);
 	w = start(lg);
-	for (i = 0; i < N; i++) {
-		entry(&e, i + 1, "gpt-4o");
-		assert_int_equal(ledger_writer_submit(w, &e, i), 0);
-	}
+	submit_ids(w, N);
 	/* nothing can have committed yet */
 	assert_int_equal(ledger_writer_take(w, d, N), 0);
 	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL),
@@ -184,14 +162,10 @@ test_queue_bounded(void **state)
 	struct ledger_writer *w = start(lg);
 	struct ledger_done *d = calloc(QUEUE_MAX, sizeof(*d));
 	struct ledger_entry e;
-	uint64_t i;
 
 	/* completions not taken count against the bound too, so exactly
 	 * QUEUE_MAX submissions fit whatever the thread has done */
-	for (i = 0; i < QUEUE_MAX; i++) {
-		entry(&e, i + 1, "gpt-4o");
-		assert_int_equal(ledger_writer_submit(w, &e, i), 0);
-	}
+	submit_ids(w, QUEUE_MAX);
 	entry(&e, QUEUE_MAX + 1, "gpt-4o");
 	errno = 0;
 	assert_int_equal(ledger_writer_submit(w, &e, QUEUE_MAX), -1);
@@ -212,13 +186,8 @@ test_stop_flushes(void **state)
 {
 	struct ledger *lg = open_new();
 	struct ledger_writer *w = start(lg);
-	struct ledger_entry e;
-	uint64_t i;
 
-	for (i = 0; i < 300; i++) {
-		entry(&e, i + 1, "gpt-4o");
-		assert_int_equal(ledger_writer_submit(w, &e, i), 0);
-	}
+	submit_ids(w, 300);
 	ledger_writer_stop(w);
 	assert_int_equal(ledger_count(lg), 300);
 	ledger_close(lg);
