@@ -43,12 +43,6 @@ deadline_in(int64_t ns)
 	return shim_now_mono() + ns;
 }
 
-static int64_t
-call_ns(void)
-{
-	return (int64_t)shim_cfg.timeout_ms * 1000000;
-}
-
 /* Lock and get a registered connection. After a fresh registration, or
  * while records wait in the spool, replay them with at most half of the
  * time left, so the call itself still fits its deadline. */
@@ -145,7 +139,7 @@ tollgate_admit(const char *provider, const char *model, const char *endpoint,
 		return shim_instance_new_admit_id();
 	}
 	shim_inside++;
-	deadline = deadline_in(call_ns());
+	deadline = deadline_in(shim_call_ns());
 	gen = shim_instance_sync();
 	a.admit_id = shim_instance_new_admit_id();
 	tg_strlcpy(a.provider, provider, sizeof(a.provider));
@@ -206,7 +200,7 @@ usage_locked(const struct tollgate_usage *u)
 {
 	struct tg_record rec;
 	struct shim_reply r;
-	int64_t deadline = deadline_in(call_ns());
+	int64_t deadline = deadline_in(shim_call_ns());
 	uint64_t gen = shim_instance_sync();
 	int rc;
 
@@ -254,9 +248,9 @@ max64(int64_t a, int64_t b)
 static int
 flush_locked(void)
 {
-	int64_t step = max64(call_ns(), FLUSH_STEP_MIN_NS);
+	int64_t step = max64(shim_call_ns(), FLUSH_STEP_MIN_NS);
 	int64_t end = deadline_in(max64(FLUSH_BUDGET_MIN_NS,
-	    FLUSH_BUDGET_CALLS * call_ns()));
+	    FLUSH_BUDGET_CALLS * shim_call_ns()));
 	uint64_t gen = shim_instance_sync();
 	struct replay_result res;
 

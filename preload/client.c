@@ -4,7 +4,6 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -208,11 +207,7 @@ shim_conn_counters(void)
 void
 shim_conn_atfork_prepare(void)
 {
-	int64_t dl = shim_now_mono() + shim_fork_wait_ns();
-	struct timespec ts = { dl / 1000000000, dl % 1000000000 };
-
-	fork_held = pthread_mutex_clocklock(&conn_mtx, CLOCK_MONOTONIC,
-	    &ts) == 0;
+	fork_held = shim_fork_lock(&conn_mtx);
 }
 
 void
@@ -232,9 +227,7 @@ shim_conn_atfork_parent(void)
 void
 shim_conn_atfork_child(void)
 {
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-
-	memcpy(&conn_mtx, &fresh, sizeof(fresh));
+	shim_fork_fresh_lock(&conn_mtx);
 	if (!fork_held) {
 		shim_conn.verdict = NULL;
 		shim_conn.counters = NULL;

@@ -13,6 +13,12 @@ struct shim_config shim_cfg = {
 	.timeout_ms = SHIM_TIMEOUT_DEFAULT_MS,
 };
 
+int64_t
+shim_call_ns(void)
+{
+	return (int64_t)shim_cfg.timeout_ms * 1000000;
+}
+
 static int
 tag_char(int c)
 {

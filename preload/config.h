@@ -27,6 +27,9 @@ struct shim_config {
 
 extern struct shim_config shim_cfg;
 
+/* One daemon call's deadline, ns (shim_cfg.timeout_ms). */
+int64_t shim_call_ns(void);
+
 /* Fill c from getenv-like get (injectable for tests); warn through
  * shim_say. */
 void shim_config_load(struct shim_config *c, const char *(*get)(const char *));

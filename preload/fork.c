@@ -2,6 +2,8 @@
 #include "fork.h"
 
 #include <pthread.h>
+#include <string.h>
+#include <time.h>
 
 #include "client.h"
 #include "config.h"
@@ -14,10 +16,21 @@
  * may already hold our locks; taking them again would deadlock. */
 static __thread int fork_skipped __attribute__((tls_model("initial-exec")));
 
-int64_t
-shim_fork_wait_ns(void)
+int
+shim_fork_lock(pthread_mutex_t *m)
 {
-	return (int64_t)shim_cfg.timeout_ms * 1000000;
+	int64_t dl = shim_now_mono() + shim_call_ns();
+	struct timespec ts = { dl / 1000000000, dl % 1000000000 };
+
+	return pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts) == 0;
+}
+
+void
+shim_fork_fresh_lock(pthread_mutex_t *m)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	memcpy(m, &fresh, sizeof(fresh));
 }
 
 /* Lock order everywhere: connection, spool, instance. The instance lock

@@ -17,11 +17,16 @@
 #ifndef SHIM_FORK_H
 #define SHIM_FORK_H
 
-#include <stdint.h>
+#include <pthread.h>
 
 void shim_fork_init(void);
 
-/* How long prepare waits for a lock: one call deadline. */
-int64_t shim_fork_wait_ns(void);
+/* For a prepare handler: lock m, waiting at most one call deadline. 1 when
+ * taken (the state it guards is whole), 0 when the fork goes on without. */
+int shim_fork_lock(pthread_mutex_t *m);
+
+/* For a child handler: m as new; its holder, if any, is a thread of the
+ * parent that does not exist here. */
+void shim_fork_fresh_lock(pthread_mutex_t *m);
 
 #endif

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fdid.h"
@@ -337,11 +336,7 @@ shim_spool_exit(void)
 void
 shim_spool_atfork_prepare(void)
 {
-	int64_t dl = shim_now_mono() + shim_fork_wait_ns();
-	struct timespec ts = { dl / 1000000000, dl % 1000000000 };
-
-	fork_held = pthread_mutex_clocklock(&spool_mtx, CLOCK_MONOTONIC,
-	    &ts) == 0;
+	fork_held = shim_fork_lock(&spool_mtx);
 }
 
 void
@@ -359,9 +354,7 @@ shim_spool_atfork_parent(void)
 void
 shim_spool_atfork_child(void)
 {
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-
-	memcpy(&spool_mtx, &fresh, sizeof(fresh));
+	shim_fork_fresh_lock(&spool_mtx);
 	forget_file(1);
 	atomic_store(&spool_dirty_flag, 0);
 	fork_held = 0;

@@ -4,28 +4,9 @@
 # slower than the deadline, of another protocol version, sending stale
 # replies; and the shim's stderr rules (one line, original stderr only,
 # at most 5 lines per 10 s). Expected output is written next to each case.
-set -u
-: "${B:?B must be the build dir}"
-SHIM=$B/libtollgate.so P=$B/tests/progs
-for f in "$SHIM" "$P/shim_client" "$P/shim_fakedaemon"; do
-	[ -e "$f" ] || { echo "skip: $f is not built"; exit 77; }
-done
-T=$(mktemp -d) D=
-cleanup() { [ -n "$D" ] && kill "$D" 2>/dev/null && wait "$D"; rm -rf "$T"; }
-trap cleanup EXIT
-export TOLLGATE_SOCKET=$T/sock TOLLGATE_SPOOL_DIR=$T/spool
-unset TOLLGATE_MODE TOLLGATE_TAGS TOLLGATE_RUN TOLLGATE_FAIL TOLLGATE_TIMEOUT_MS
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-fake() { # mode
-	[ -n "$D" ] && { kill "$D"; wait "$D"; }
-	rm -f "$T/sock"
-	"$P/shim_fakedaemon" "$T/sock" "$T/fake.out" "$1" & D=$!
-	for _ in $(seq 50); do [ -S "$T/sock" ] && return; sleep 0.1; done
-	echo "fake daemon did not start"; exit 1
-}
-no_daemon() { [ -n "$D" ] && { kill "$D"; wait "$D"; }; D=; rm -f "$T/sock"; }
+. "$(dirname "$0")/shim_common.inc"
+need "$SHIM" "$P/shim_client" "$P/shim_fakedaemon"
+shim_setup
 
 check() { # name expected-stdout expected-stderr env/steps...
 	local name=$1 want=$2 wanterr=$3 out err; shift 3

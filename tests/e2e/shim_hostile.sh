@@ -12,21 +12,11 @@
 #   64 MiB; the record is dropped with one line (rate-limited).
 # - "dlclose leaked the connection": shim_dlopen.
 # - "exported calls clobbered errno": shim_client errno.
-set -u
-: "${B:?B must be the build dir}"
-SHIM=$B/libtollgate.so P=$B/tests/progs
-for f in "$SHIM" "$B/tollgated" "$P/shim_client" "$P/shim_fdreuse" \
-    "$P/shim_brokenpipe" "$P/shim_dlopen" "$P/shim_flush"; do
-	[ -e "$f" ] || { echo "skip: $f is not built"; exit 77; }
-done
-command -v sqlite3 >/dev/null || { echo "skip: no sqlite3 CLI"; exit 77; }
-T=$(mktemp -d) D=
-cleanup() { [ -n "$D" ] && kill "$D" 2>/dev/null && wait "$D"; rm -rf "$T"; }
-trap cleanup EXIT
-export TOLLGATE_SOCKET=$T/sock TOLLGATE_SPOOL_DIR=$T/spool
-unset TOLLGATE_MODE TOLLGATE_TAGS TOLLGATE_RUN TOLLGATE_FAIL TOLLGATE_TIMEOUT_MS
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/shim_common.inc"
+need "$SHIM" "$B/tollgated" "$P/shim_client" "$P/shim_fdreuse" \
+    "$P/shim_brokenpipe" "$P/shim_dlopen" "$P/shim_flush"
+need_sqlite
+shim_setup
 expect() { # name got want
 	[ "$2" = "$3" ] || fail "$1: got [$2] want [$3]"
 }
@@ -65,10 +55,7 @@ expect "errno, no daemon" "$out" "usage 1
 errno admit=4242 usage=4242 flush=4242"
 
 # --- daemon ---
-"$B/tollgated" --socket "$T/sock" --state-dir "$T/state" --http off \
-    2>"$T/daemon.log" & D=$!
-for _ in $(seq 100); do [ -S "$T/sock" ] && break; sleep 0.1; done
-[ -S "$T/sock" ] || { echo "tollgated did not start"; cat "$T/daemon.log"; exit 1; }
+start_daemon
 expect "flush" "$(LD_PRELOAD=$SHIM "$P/shim_flush")" "flushed 5"
 expect "fdreuse records (spooled)" "$(records fdreuse)" 2
 

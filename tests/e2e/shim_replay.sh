@@ -7,30 +7,10 @@
 # no later process or call sends it again. Uses the fake daemon
 # (tests/progs/shim_fakedaemon.c), which refuses records whose endpoint is
 # "refuse..." (FAIL BAD_FIELD) and logs each arrival as "REFUSED ...".
-set -u
-: "${B:?B must be the build dir}"
-SHIM=$B/libtollgate.so P=$B/tests/progs
-for f in "$SHIM" "$P/shim_client" "$P/shim_fakedaemon" "$P/shim_flush"; do
-	[ -e "$f" ] || { echo "skip: $f is not built"; exit 77; }
-done
-T=$(mktemp -d) D= C=
-cleanup() {
-	for p in $D $C; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-export TOLLGATE_SOCKET=$T/sock TOLLGATE_SPOOL_DIR=$T/spool
-unset TOLLGATE_MODE TOLLGATE_TAGS TOLLGATE_RUN TOLLGATE_FAIL TOLLGATE_TIMEOUT_MS
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/shim_common.inc"
+need "$SHIM" "$P/shim_client" "$P/shim_fakedaemon" "$P/shim_flush"
+shim_setup
 
-fake() {
-	rm -f "$T/sock"
-	"$P/shim_fakedaemon" "$T/sock" "$T/fake.out" ok & D=$!
-	for _ in $(seq 50); do [ -S "$T/sock" ] && return; sleep 0.1; done
-	echo "fake daemon did not start"; exit 1
-}
-no_daemon() { [ -n "$D" ] && { kill "$D"; wait "$D"; }; D=; rm -f "$T/sock"; }
 run() { # expected-stdout expected-stderr(ERE, or "" for none) steps...
 	local want=$1 wanterr=$2 out; shift 2
 	out=$(LD_PRELOAD=$SHIM "$P/shim_client" "$@" 2>"$T/err")
@@ -51,7 +31,7 @@ NAME='[0-9]+-[0-9a-f]{16}(\.[0-9]+)?\.spool'
 run "usage 1
 refuse 1
 usage 1" "" usage refuse usage
-fake
+fake ok
 run "admit decision=0 rule=fake from_daemon=1 id_nonzero=1" \
     "tollgate: spool $NAME: the daemon refused 1 record\(s\) \(error 5\); set aside as $NAME\.bad, not replayed again" admit
 [ "$(delivered)" = 2 ] || fail "good records delivered: $(delivered), want 2"
@@ -76,7 +56,7 @@ for _ in $(seq 100); do
 	[ "$(cat "$T/spool"/*.spool 2>/dev/null | wc -c)" = 2144 ] && break
 	sleep 0.1
 done
-fake
+fake ok
 wait "$C"; C=
 [ "$(cat "$T/own.out")" = "refuse 1
 usage 1
@@ -98,7 +78,7 @@ usage 1
 usage 1" "" usage usage usage
 f=$(ls "$T/spool"/*.spool)
 printf 'XXXX' | dd of="$f" bs=1 seek=1072 conv=notrunc status=none
-fake
+fake ok
 out=$(LD_PRELOAD=$SHIM "$P/shim_flush" 2>"$T/err")
 [ "$out" = "flushed 1" ] || fail "damaged file: $out"
 grep -Eq "^tollgate: spool $NAME: bad record header at offset 1072; set aside as $NAME\.bad, not replayed again$" "$T/err" &&
@@ -119,7 +99,7 @@ rm -rf "$T/spool"
 run "usage 1
 busy 1
 usage 1" "" usage busy usage
-fake
+fake ok
 run "flush 1
 flush -1" "" flush flush
 run "flush -1" "" flush

@@ -6,30 +6,12 @@
 # python3/node make no daemon connection (lazy registration; strace), and
 # the ledger holds exactly the number of metered calls made: first spooled
 # while the daemon is down and replayed by tollgate_flush_spool, then live.
-set -u
-: "${B:?B must be the build dir}"
-SHIM=$B/libtollgate.so P=$B/tests/progs
-for f in "$SHIM" "$B/tollgated" "$P/shim_fork1000" "$P/shim_threads64" \
-    "$P/shim_closefds" "$P/shim_fds" "$P/shim_flush"; do
-	[ -e "$f" ] || { echo "skip: $f is not built"; exit 77; }
-done
-command -v sqlite3 >/dev/null || { echo "skip: no sqlite3 CLI"; exit 77; }
+. "$(dirname "$0")/shim_common.inc"
+need "$SHIM" "$B/tollgated" "$P/shim_fork1000" "$P/shim_threads64" \
+    "$P/shim_closefds" "$P/shim_fds" "$P/shim_flush"
+need_sqlite
+shim_setup
 
-T=$(mktemp -d) D=
-cleanup() { [ -n "$D" ] && kill "$D" 2>/dev/null && wait "$D"; rm -rf "$T"; }
-trap cleanup EXIT
-export TOLLGATE_SOCKET=$T/sock TOLLGATE_SPOOL_DIR=$T/spool
-unset TOLLGATE_MODE TOLLGATE_TAGS TOLLGATE_RUN TOLLGATE_FAIL TOLLGATE_TIMEOUT_MS
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-start_daemon() {
-	"$B/tollgated" --socket "$T/sock" --state-dir "$T/state" --http off \
-	    2>>"$T/daemon.log" &
-	D=$!
-	for _ in $(seq 100); do [ -S "$T/sock" ] && return; sleep 0.1; done
-	echo "tollgated did not start:"; cat "$T/daemon.log"; exit 1
-}
 records() { sqlite3 "$T/state/ledger.db" 'SELECT count(*) FROM records'; }
 
 # Same exit status and output with and without the shim; no hang.

@@ -10,28 +10,14 @@
 #   up (-1) at its first timeout, and a fork in another thread returns
 #   before the flush does (fork waits for our lock one call deadline at
 #   most).
-set -u
-: "${B:?B must be the build dir}"
-SHIM=$B/libtollgate.so P=$B/tests/progs N=200
-for f in "$SHIM" "$B/tollgated" "$P/shim_stopped"; do
-	[ -e "$f" ] || { echo "skip: $f is not built"; exit 77; }
-done
-command -v sqlite3 >/dev/null || { echo "skip: no sqlite3 CLI"; exit 77; }
-T=$(mktemp -d) D=
-cleanup() {
-	[ -n "$D" ] && { kill -CONT "$D"; kill "$D"; wait "$D"; } 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-export TOLLGATE_SOCKET=$T/sock TOLLGATE_SPOOL_DIR=$T/spool TOLLGATE_TIMEOUT_MS=10
-unset TOLLGATE_MODE TOLLGATE_TAGS TOLLGATE_RUN TOLLGATE_FAIL
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/shim_common.inc"
+N=200
+need "$SHIM" "$B/tollgated" "$P/shim_stopped"
+need_sqlite
+shim_setup
+export TOLLGATE_TIMEOUT_MS=10
 
-"$B/tollgated" --socket "$T/sock" --state-dir "$T/state" --http off \
-    2>"$T/daemon.log" & D=$!
-for _ in $(seq 100); do [ -S "$T/sock" ] && break; sleep 0.1; done
-[ -S "$T/sock" ] || { echo "tollgated did not start:"; cat "$T/daemon.log"; exit 1; }
+start_daemon
 
 out=$(LD_PRELOAD=$SHIM timeout 120 "$P/shim_stopped" "$D" $N 2>"$T/err")
 want="stopped: acked 0 spooled $N lost 0
