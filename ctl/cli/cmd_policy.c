@@ -235,16 +235,10 @@ eval_args(struct eval_args *a, const struct policy *p, int argc, char **argv)
 	a->in.now = cli_now_ns();
 	a->in.tags = a->tags;
 	cli_getopt_reset();
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1)
 		if (eval_opt(a, p, c == '?' ? 0 : c, optarg) < 0)
 			return -1;
-	if (optind < argc) {
-		fprintf(stderr, "tollctl policy eval: unexpected argument '%s'\n",
-		    argv[optind]);
-		return -1;
-	}
-	return 0;
+	return cli_no_args_left("policy eval", argc, argv);
 }
 
 static void

@@ -113,7 +113,6 @@ parse_args(int argc, char **argv, struct tg_report_req *q, int *fmt)
 	int c;
 
 	cli_getopt_reset();
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
@@ -146,16 +145,11 @@ parse_args(int argc, char **argv, struct tg_report_req *q, int *fmt)
 			report_usage(stdout);
 			exit(CLI_EXIT_OK);
 		default:
-			fprintf(stderr, "tollctl report: bad option '%s' (see tollctl "
-			    "report --help)\n", argv[optind - 1]);
-			return -1;
+			return cli_bad_option("report", argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "tollctl report: unexpected argument '%s'\n",
-		    argv[optind]);
+	if (cli_no_args_left("report", argc, argv) < 0)
 		return -1;
-	}
 	return check_range(q, now, since, until);
 }
 

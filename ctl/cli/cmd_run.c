@@ -155,17 +155,13 @@ parse_args(int argc, char **argv, struct run_opts *o)
 	int c;
 
 	cli_getopt_reset();
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			run_usage(stdout);
 			exit(CLI_EXIT_OK);
 		}
-		if (c == '?' || c == ':') {
-			fprintf(stderr, "tollctl run: bad option '%s' (see tollctl run "
-			    "--help)\n", argv[optind - 1]);
-			return -1;
-		}
+		if (c == '?' || c == ':')
+			return cli_bad_option("run", argv);
 		if (opt_one(o, c, optarg) < 0)
 			return -1;
 	}

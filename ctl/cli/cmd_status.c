@@ -37,7 +37,6 @@ parse_args(int argc, char **argv, int *fmt)
 	int c;
 
 	cli_getopt_reset();
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -48,17 +47,10 @@ parse_args(int argc, char **argv, int *fmt)
 			status_usage(stdout);
 			exit(CLI_EXIT_OK);
 		default:
-			fprintf(stderr, "tollctl status: bad option '%s' (see tollctl "
-			    "status --help)\n", argv[optind - 1]);
-			return -1;
+			return cli_bad_option("status", argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "tollctl status: unexpected argument '%s'\n",
-		    argv[optind]);
-		return -1;
-	}
-	return 0;
+	return cli_no_args_left("status", argc, argv);
 }
 
 /* The daemon's object with our version spliced in first, so the daemon's

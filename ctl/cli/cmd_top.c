@@ -46,7 +46,6 @@ parse_args(int argc, char **argv, int *once, int *fmt)
 	int c;
 
 	cli_getopt_reset();
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case '1': *once = 1; break;
@@ -58,15 +57,11 @@ parse_args(int argc, char **argv, int *once, int *fmt)
 			top_usage(stdout);
 			exit(CLI_EXIT_OK);
 		default:
-			fprintf(stderr, "tollctl top: bad option '%s' (see tollctl top "
-			    "--help)\n", argv[optind - 1]);
-			return -1;
+			return cli_bad_option("top", argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "tollctl top: unexpected argument '%s'\n", argv[optind]);
+	if (cli_no_args_left("top", argc, argv) < 0)
 		return -1;
-	}
 	if (*fmt == FMT_JSON && !*once) {
 		fprintf(stderr, "tollctl top: --format json needs --once\n");
 		return -1;

@@ -69,8 +69,6 @@ int cgroup_mount_parse(const char *mounts, char *buf, size_t size);
 int cgroup_self_parse(const char *text, char *buf, size_t size);
 /* Create <mount><ours>/tollgate-run-<token>; -1 (silently) when we may not.*/
 int cgroup_create(struct run_cgroup *cg, const char *token);
-/* 1 while processes remain in it, 0 empty, -1 unknown. */
-int cgroup_populated(const struct run_cgroup *cg);
 /* cgroup.kill: SIGKILL everything in it. 0 or -1. */
 int cgroup_kill(const struct run_cgroup *cg);
 void cgroup_remove(struct run_cgroup *cg);

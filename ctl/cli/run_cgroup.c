@@ -129,23 +129,6 @@ cgroup_create(struct run_cgroup *cg, const char *token)
 }
 
 int
-cgroup_populated(const struct run_cgroup *cg)
-{
-	char path[PATH_MAX + 16], *text, *p;
-	int rc = -1;
-
-	if (cg->path[0] == '\0')
-		return -1;
-	snprintf(path, sizeof(path), "%s/cgroup.events", cg->path);
-	if ((text = slurp(path)) == NULL)
-		return -1;
-	if ((p = strstr(text, "populated ")) != NULL)
-		rc = p[10] == '1';
-	free(text);
-	return rc;
-}
-
-int
 cgroup_kill(const struct run_cgroup *cg)
 {
 	char path[PATH_MAX + 16];

@@ -62,5 +62,23 @@ void
 cli_getopt_reset(void)
 {
 	optind = 0;
-	opterr = 1;
+	opterr = 0;
+}
+
+int
+cli_bad_option(const char *cmd, char **argv)
+{
+	fprintf(stderr, "tollctl %s: bad option '%s' (see tollctl %s --help)\n",
+	    cmd, argv[optind - 1], cmd);
+	return -1;
+}
+
+int
+cli_no_args_left(const char *cmd, int argc, char **argv)
+{
+	if (optind >= argc)
+		return 0;
+	fprintf(stderr, "tollctl %s: unexpected argument '%s'\n", cmd,
+	    argv[optind]);
+	return -1;
 }

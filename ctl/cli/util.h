@@ -25,7 +25,16 @@ int cli_fetch(struct cli *cli, uint16_t type, const void *p, size_t n,
  * list); -1 after printing "tollctl CMD: --format: expected …". */
 int cli_format(const char *cmd, const char *arg, const char *const *allowed);
 
-/* Reset getopt for a command's argv (GNU: optind = 0 re-initialises). */
+/* Reset getopt for a command's argv (GNU: optind = 0 re-initialises),
+ * quietly: the commands print their own messages for bad options. */
 void cli_getopt_reset(void);
+
+/* "tollctl CMD: bad option 'ARG' (see tollctl CMD --help)" for the option
+ * getopt_long just refused; returns -1. */
+int cli_bad_option(const char *cmd, char **argv);
+
+/* -1 after "tollctl CMD: unexpected argument 'ARG'" when argv has words
+ * left after the options; else 0. */
+int cli_no_args_left(const char *cmd, int argc, char **argv);
 
 #endif

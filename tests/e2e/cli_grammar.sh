@@ -4,9 +4,7 @@
 # bad options and arguments, and the exit codes of `tollctl --help`.
 set -u
 : "${B:?set B to the build dir}"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/cli_common.inc"
 export TOLLGATE_SOCKET=$T/none.sock HOME=$T
 CTL=$B/tollctl
 

@@ -7,23 +7,13 @@
 #   (untagged)   claude-3-5-sonnet-20241022 1 × (100 in, 10 out)  450,000
 set -u
 : "${B:?set B to the build dir}" "${SRC:?set SRC to the repo root}"
-T=$(mktemp -d)
-D=
-cleanup() {
-	[ -n "$D" ] && kill "$D" 2>/dev/null && wait "$D" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/cli_common.inc"
 export HOME=$T/home XDG_STATE_HOME=$T/xdg TOLLGATE_SPOOL_DIR=$T/spool
 export TOLLGATE_SOCKET=$T/d.sock
 CTL=$B/tollctl
 RU=$B/tests/progs/report_usage
 
-"$B/tollgated" --socket "$T/d.sock" --state-dir "$T/state" --http off 2>"$T/dlog" &
-D=$!
-for _ in $(seq 200); do [ -S "$T/d.sock" ] && break; sleep 0.05; done
-[ -S "$T/d.sock" ] || { cat "$T/dlog"; fail "tollgated did not start"; }
+start_tollgated
 
 $CTL run --tags team=search -- "$RU" openai gpt-4o 1000 200 3 >/dev/null 2>&1 || fail run1
 $CTL run --tags team=ads -- "$RU" openai gpt-4o-mini 1000 200 2 >/dev/null 2>&1 || fail run2

@@ -8,20 +8,10 @@
 set -u
 : "${B:?set B to the build dir}" "${SRC:?set SRC to the repo root}"
 command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
-T=$(mktemp -d)
-D=
-cleanup() {
-	[ -n "$D" ] && kill "$D" 2>/dev/null && wait "$D" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/cli_common.inc"
 export HOME=$T/home TOLLGATE_SOCKET=$T/d.sock
 
-"$B/tollgated" --socket "$T/d.sock" --state-dir "$T/state" --http off 2>"$T/dlog" &
-D=$!
-for _ in $(seq 200); do [ -S "$T/d.sock" ] && break; sleep 0.05; done
-[ -S "$T/d.sock" ] || { cat "$T/dlog"; fail "tollgated did not start"; }
+start_tollgated
 
 python3 - "$B/tollctl" <<'PY' || fail "see above"
 import os, pty, select, signal, sys, termios, time
@@ -41,27 +31,26 @@ def start(stdout=None):
         os.close(stdout)
     return pid, fd
 
+def drain(fd):
+    # swallow what top drew (waits up to 50 ms), so it never blocks writing
+    r, _, _ = select.select([fd], [], [], 0.05)
+    if r:
+        try:
+            os.read(fd, 65536)
+        except OSError:
+            pass
+
 def until_raw(pid, fd):
     # raw (echo off) once the view runs
     for _ in range(400):
-        r, _, _ = select.select([fd], [], [], 0.05)
-        if r:
-            try:
-                os.read(fd, 65536)
-            except OSError:
-                pass
+        drain(fd)
         if not echo(fd):
             return
     raise SystemExit("top never entered raw mode")
 
 def drain_wait(pid, fd, flags=0):
     while True:
-        r, _, _ = select.select([fd], [], [], 0.05)
-        if r:
-            try:
-                os.read(fd, 65536)
-            except OSError:
-                pass
+        drain(fd)
         w, st = os.waitpid(pid, os.WNOHANG | flags)
         if w:
             return st

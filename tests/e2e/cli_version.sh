@@ -7,14 +7,7 @@
 set -u
 : "${B:?set B to the build dir}"
 command -v python3 >/dev/null || { echo "python3 is missing"; exit 77; }
-T=$(mktemp -d)
-S=
-cleanup() {
-	[ -n "$S" ] && kill "$S" 2>/dev/null && wait "$S" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/cli_common.inc"
 
 # fake MODE: "v2" replies OK with version 2; "fail" replies FAIL code 2
 # (bad version) with version 1; "junk" replies garbage.
@@ -37,11 +30,11 @@ while True:
         c.send(b"HTTP/1.0 400 Bad Request\r\n\r\n")
     c.close()
 PY
-	S=$!
+	D=$!
 	for _ in $(seq 100); do [ -S "$T/fake.sock" ] && return; sleep 0.05; done
 	fail "fake daemon did not start"
 }
-stop() { kill "$S"; wait "$S" 2>/dev/null; S=; rm -f "$T/fake.sock"; }
+stop() { kill "$D"; wait "$D" 2>/dev/null; D=; rm -f "$T/fake.sock"; }
 
 fake v2
 $B/tollctl --socket "$T/fake.sock" status 2>"$T/err"

@@ -9,20 +9,8 @@
 set -u
 : "${B:?set B to the build dir}" "${SRC:?set SRC to the repo root}"
 
-T=$(mktemp -d)
-D=
-cleanup() {
-	[ -n "$D" ] && kill "$D" 2>/dev/null && wait "$D" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-# Never touch the real user's or system's state; no system daemon.
-export HOME=$T/home XDG_STATE_HOME=$T/xdg XDG_RUNTIME_DIR=$T/run
-export TOLLGATE_STATE_DIR=$T/state TOLLGATE_SPOOL_DIR=$T/spool
-export TOLLGATE_SOCKET=$T/absent.sock
-mkdir -p "$HOME" "$XDG_RUNTIME_DIR"
+. "$(dirname "$0")/cli_common.inc"
+isolate
 CTL=$B/tollctl
 RU=$B/tests/progs/report_usage
 
@@ -136,10 +124,7 @@ rc=$?
 grep -q '^tollctl run: 0 requests' "$T/err4" || fail "(4) no summary: $(cat "$T/err4")"
 
 # (5) the records are in the user's ledger: report through a daemon on it
-"$B/tollgated" --socket "$T/d.sock" --state-dir "$T/state" --http off \
-	2>"$T/dlog" &
-D=$!
-for _ in $(seq 200); do [ -S "$T/d.sock" ] && break; sleep 0.05; done
+start_tollgated
 $CTL --socket "$T/d.sock" report --format json --since 1h --by tag:team \
 	>"$T/r.json" || fail "(5) report failed"
 python3 - "$T/r.json" <<'PY' || fail "(5) report: $(cat "$T/r.json")"

@@ -16,14 +16,10 @@ set -u
 command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
 command -v pgrep >/dev/null || { echo "skip: no pgrep"; exit 77; }
 
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-export HOME=$T/home XDG_STATE_HOME=$T/xdg XDG_RUNTIME_DIR=$T/run
-export TOLLGATE_STATE_DIR=$T/state TOLLGATE_SPOOL_DIR=$T/spool
-export TOLLGATE_SOCKET=$T/absent.sock TMPDIR=$T/tmp
-mkdir -p "$HOME" "$XDG_RUNTIME_DIR" "$TMPDIR"
+. "$(dirname "$0")/cli_common.inc"
+isolate
+export TMPDIR=$T/tmp
+mkdir -p "$TMPDIR"
 CTL=$B/tollctl RU=$B/tests/progs/report_usage
 
 # (1) --summary-json in a missing directory: exit 1 before CMD runs
@@ -70,10 +66,10 @@ rc=$?
 
 # (3) installed in a directory whose name has a space and a colon: usage
 # is still metered (report_usage exits 2 without the shim)
-D="$T/a b:c"
-mkdir -p "$D"
-cp "$B/tollctl" "$B/tollgated" "$B/libtollgate.so" "$D/"
-"$D/tollctl" run --summary-json "$T/s3.json" -- "$RU" openai gpt-4o 1000 200 1 \
+W="$T/a b:c"
+mkdir -p "$W"
+cp "$B/tollctl" "$B/tollgated" "$B/libtollgate.so" "$W/"
+"$W/tollctl" run --summary-json "$T/s3.json" -- "$RU" openai gpt-4o 1000 200 1 \
 	>"$T/o3" 2>"$T/e3"
 rc=$?
 [ $rc = 0 ] || fail "(3) exit $rc: $(cat "$T/e3")"

@@ -21,14 +21,8 @@ set -u
 : "${B:?set B to the build dir}" "${SRC:?set SRC to the repo root}"
 command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
 
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-export HOME=$T/home XDG_STATE_HOME=$T/xdg XDG_RUNTIME_DIR=$T/run
-export TOLLGATE_STATE_DIR=$T/state TOLLGATE_SPOOL_DIR=$T/spool
-export TOLLGATE_SOCKET=$T/absent.sock
-mkdir -p "$HOME" "$XDG_RUNTIME_DIR"
+. "$(dirname "$0")/cli_common.inc"
+isolate
 CTL=$B/tollctl PTY="python3 $SRC/tests/e2e/run_pty.py"
 RU=$B/tests/progs/report_usage
 
