@@ -250,19 +250,12 @@ footer_offset(const struct tg_tz *tz, int64_t t)
 	return dst ? tz->dst_off : tz->std_off;
 }
 
-int32_t
-tg_tz_offset(const struct tg_tz *tz, int64_t t)
+/* Index of the last transition <= t; needs trans[0] <= t. */
+static int
+last_trans(const struct tg_tz *tz, int64_t t)
 {
 	int lo = 0, hi = tz->ntrans;
 
-	if (tz->ntrans == 0 || t < tz->trans[0]) {
-		if (tz->ntrans == 0 && tz->has_footer)
-			return footer_offset(tz, t);
-		return tz->utoff[0];
-	}
-	if (t >= tz->trans[tz->ntrans - 1] && tz->has_footer)
-		return footer_offset(tz, t);
-	/* last transition <= t */
 	while (hi - lo > 1) {
 		int mid = (lo + hi) / 2;
 		if (tz->trans[mid] <= t)
@@ -270,7 +263,20 @@ tg_tz_offset(const struct tg_tz *tz, int64_t t)
 		else
 			hi = mid;
 	}
-	return tz->utoff[tz->tidx[lo]];
+	return lo;
+}
+
+int32_t
+tg_tz_offset(const struct tg_tz *tz, int64_t t)
+{
+	if (tz->ntrans == 0 || t < tz->trans[0]) {
+		if (tz->ntrans == 0 && tz->has_footer)
+			return footer_offset(tz, t);
+		return tz->utoff[0];
+	}
+	if (t >= tz->trans[tz->ntrans - 1] && tz->has_footer)
+		return footer_offset(tz, t);
+	return tz->utoff[tz->tidx[last_trans(tz, t)]];
 }
 
 static void
@@ -295,7 +301,7 @@ footer_span(const struct tg_tz *tz, int64_t t, int64_t *from, int64_t *to)
 int32_t
 tg_tz_span(const struct tg_tz *tz, int64_t t, int64_t *from, int64_t *to)
 {
-	int n = tz->ntrans, lo = 0, hi = n;
+	int n = tz->ntrans, lo;
 
 	if (n > 0 && t < tz->trans[0]) {
 		*from = INT64_MIN;
@@ -313,13 +319,7 @@ tg_tz_span(const struct tg_tz *tz, int64_t t, int64_t *from, int64_t *to)
 			*from = tz->trans[n - 1];
 		return footer_offset(tz, t);
 	}
-	while (hi - lo > 1) {
-		int mid = (lo + hi) / 2;
-		if (tz->trans[mid] <= t)
-			lo = mid;
-		else
-			hi = mid;
-	}
+	lo = last_trans(tz, t);
 	*from = tz->trans[lo];
 	*to = lo + 1 < n ? tz->trans[lo + 1] : INT64_MAX;
 	return tz->utoff[tz->tidx[lo]];
