@@ -25,11 +25,16 @@ enum tg_verdict_word {
 	TG_DENY_ALL = 3, /* refuse launches and requests */
 };
 
+/* What the policy asks of the process now; the same bits as proto.h's
+ * TG_REG_*, kept current after registration (a policy reload). */
+#define TG_PAGE_FAIL_CLOSED 0x1u
+#define TG_PAGE_MODE_OFF_REFUSED 0x2u
+
 struct tg_verdict_page {
 	uint32_t version; /* TG_PAGE_VERSION */
 	uint32_t verdict; /* enum tg_verdict_word; read with an acquire load */
 	uint32_t arg;
-	uint32_t pad;
+	uint32_t flags;   /* TG_PAGE_* (the TG_REG_* bits of proto.h) */
 	uint64_t seq; /* bumped by the daemon on every change */
 };
 

@@ -77,6 +77,18 @@ tg_path_spool_dir(char *buf, size_t size)
 }
 
 int
+tg_path_policy(char *buf, size_t size)
+{
+	const char *v;
+
+	if (geteuid() == 0)
+		return fmt(buf, size, "%s%s", TG_DEFAULT_POLICY, "");
+	if ((v = env_nonempty("XDG_CONFIG_HOME")))
+		return fmt(buf, size, "%s%s", v, "/tollgate/policy.json");
+	return fmt(buf, size, "%s%s", home_dir(), "/.config/tollgate/policy.json");
+}
+
+int
 tg_path_prices(char *buf, size_t size)
 {
 	static const char *rel[] = { "/../share/tollgate/prices.json",

@@ -218,6 +218,35 @@ void policy_eval(const struct policy *, const struct policy_input *,
 void policy_period_bounds(const struct policy *, enum policy_period,
     int64_t now, int64_t *from, int64_t *to);
 
+/* ---- for the daemon's per-rule counters (policy_match.c) ---- */
+
+#define POLICY_SET_WORDS (POLICY_MAX_RULES / 64)
+
+/* Bit i of set[] = rule i's selectors (and untagged) match the input.
+ * Tags are mapped once for all rules; no allocation. */
+void policy_match_set(const struct policy *, const struct policy_input *,
+    uint64_t set[POLICY_SET_WORDS]);
+
+/* The span rule i counts usage in at time t: budget and sandbox → the
+ * period holding t; token_quota → the window instance holding t (or the
+ * calendar day without a window). Returns 1 with [from, to) in ns (0, 0
+ * for a "total" period), or 0: the rule counts nothing at t (outside its
+ * window; rate, pause and require_tags rules). The same bounds policy_eval
+ * hands the usage callback at now = t. */
+int policy_rule_span(const struct policy *, int rule, int64_t t,
+    int64_t *from, int64_t *to);
+
+/* The first instant after now (ns) at which any rule's window opens or
+ * closes, or a budget/quota period of any rule ends; 0 when none. Standing
+ * verdicts (pause, freeze, a period's reset) can change only then. */
+int64_t policy_next_edge(const struct policy *, int64_t now);
+
+/* Split "k=v,k=v" into tags: s is copied into buf (buflen), pairs without
+ * '=' or with an empty key are skipped, at most cap are kept. Returns the
+ * count. */
+int policy_tags_parse(const char *s, char *buf, size_t buflen,
+    struct policy_tag *tags, int cap);
+
 /* Names. */
 const char *policy_verdict_name(enum policy_verdict);
 const char *policy_kind_name(enum policy_kind);

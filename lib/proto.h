@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define TG_PROTO_MAGIC 0x54474c31u /* "TGL1" */
-#define TG_PROTO_VERSION 1
+#define TG_PROTO_VERSION 2
 #define TG_PROTO_OLDEST 1 /* oldest shim version the daemon still accepts */
 #define TG_MSG_MAX 65536  /* whole packet, header included */
 
@@ -43,6 +43,10 @@ enum tg_msg_type {
 	TG_MSG_RUN_BEGIN = 22, /* struct tg_run_begin; reply TG_MSG_OK */
 	TG_MSG_RUN_END = 23,   /* struct tg_run_end; reply TG_MSG_JSON (summary) */
 	TG_MSG_TOP = 24,       /* no payload; reply TG_MSG_JSON */
+	TG_MSG_POLICY_SHOW = 25,  /* no payload; reply TG_MSG_JSON (v2) */
+	TG_MSG_POLICY_APPLY = 26, /* struct tg_policy_apply + 1 fd (the file,
+				   * read by the daemon); reply TG_MSG_JSON;
+				   * root or group tollgate only (v2) */
 
 	/* daemon -> client */
 	TG_MSG_OK = 40,         /* no payload */
@@ -94,10 +98,17 @@ struct tg_register {
 	char run[40];    /* TOLLGATE_RUN token of a `tollctl run`, or "" */
 };
 
+/* tg_registered.flags: what the policy asks of this process. A v1 shim
+ * reads the field as "fail closed when nonzero": the daemon sends v1 peers
+ * only TG_REG_FAIL_CLOSED. Live changes come through the verdict page's
+ * flags (page.h), which use the same bits. */
+#define TG_REG_FAIL_CLOSED 0x1u     /* unreachable daemon: refuse requests */
+#define TG_REG_MODE_OFF_REFUSED 0x2u /* TOLLGATE_MODE=off is forbidden: enforce */
+
 struct tg_registered {
 	uint16_t daemon_version;
 	uint16_t page_version; /* TG_PAGE_VERSION of page.h */
-	uint32_t fail_closed;  /* 1: the policy wants fail-closed when unreachable */
+	uint32_t flags;        /* TG_REG_* (v1: fail_closed 0/1) */
 	uint64_t process_id;   /* daemon's id for this registration */
 	/* SCM_RIGHTS carries two fds: [0] verdict memfd (sealed, map read-only),
 	 * [1] counters memfd (map read-write). */
@@ -194,6 +205,13 @@ struct tg_run_begin {
 
 struct tg_run_end {
 	char run[40];
+};
+
+/* POLICY_APPLY: the policy file travels as an fd (SCM_RIGHTS) that the
+ * daemon reads (at most POLICY_MAX_FILE bytes); name is the file name the
+ * user gave, used in error texts only. */
+struct tg_policy_apply {
+	char name[256];
 };
 
 /* --- helpers (proto.c) ------------------------------------------------- */

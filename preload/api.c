@@ -3,8 +3,17 @@
  * spool flush. Every call runs under one deadline (TOLLGATE_TIMEOUT_MS)
  * that covers the lock wait, a lazy registration, spool replay and the
  * request itself; past it the fail mode decides (open: allow and spool;
- * closed: deny with rule "fail-closed"). Every call leaves errno as it
- * found it.
+ * closed: deny with rule "fail-closed"). The fail mode is closed when
+ * TOLLGATE_FAIL=closed or when the policy last known says so (client.h);
+ * only an enforcing process is ever refused. Every call leaves errno as
+ * it found it.
+ *
+ * TOLLGATE_MODE=off asks no admission, unless the policy forbids off: the
+ * first admit registers (within its deadline) to learn that, and later
+ * ones read the verdict page's flag (no syscall). Forbidden: the process
+ * is enforced (admission asked, the fail mode applies), with one line on
+ * stderr per process. No daemon reachable and nothing known: off. The
+ * registration still says mode off; the daemon decides "refused" itself.
  *
  * Two bounds that differ from tollgate.h's "never longer than the
  * deadline", on purpose:
@@ -21,6 +30,7 @@
  *   waits for it more than one call deadline (fork.h).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -86,22 +96,70 @@ daemon_call(uint64_t gen, uint16_t type, const void *p, uint32_t len,
 }
 
 static void
-fail_verdict(struct tollgate_verdict *v)
+local_verdict(struct tollgate_verdict *v, int deny, const char *reason)
 {
-	int closed = (shim_cfg.fail_closed || shim_conn_fail_closed()) &&
-	    shim_cfg.mode == TG_MODE_ENFORCE;
-
 	memset(v, 0, sizeof(*v));
-	v->decision = closed ? TOLLGATE_DENY : TOLLGATE_ALLOW;
-	tg_strlcpy(v->rule, closed ? "fail-closed" : "fail-open",
+	v->decision = deny ? TOLLGATE_DENY : TOLLGATE_ALLOW;
+	tg_strlcpy(v->rule, deny ? "fail-closed" : "fail-open",
 	    sizeof(v->rule));
-	tg_strlcpy(v->reason, closed ? "tollgate daemon unreachable; "
-	    "TOLLGATE_FAIL=closed" : "tollgate daemon unreachable; metering "
-	    "locally", sizeof(v->reason));
+	tg_strlcpy(v->reason, reason, sizeof(v->reason));
+}
+
+/* No answer from the daemon. policy: the TG_REG_* bits (client.h). */
+static void
+fail_verdict(struct tollgate_verdict *v, uint32_t mode, uint32_t policy)
+{
+	int by_policy = (policy & TG_REG_FAIL_CLOSED) != 0;
+
+	if (mode != TG_MODE_ENFORCE || !(by_policy || shim_cfg.fail_closed))
+		local_verdict(v, 0, "tollgate daemon unreachable; metering "
+		    "locally");
+	else
+		local_verdict(v, 1, by_policy ? "tollgate daemon unreachable; "
+		    "the policy's fail mode is closed" : "tollgate daemon "
+		    "unreachable; TOLLGATE_FAIL=closed");
+}
+
+/* Mode off, not refused: the rule stays "fail-open" (what callers of
+ * earlier versions saw); the reason says whether a policy allowed it. */
+static void
+off_verdict(struct tollgate_verdict *v, uint32_t policy)
+{
+	local_verdict(v, 0, (policy & SHIM_POLICY_LEARNED) ?
+	    "TOLLGATE_MODE=off and the policy allows it: nothing enforced" :
+	    "TOLLGATE_MODE=off; tollgate daemon unreachable: nothing enforced");
+}
+
+/* The mode this process runs in: TOLLGATE_MODE, but off is enforced when
+ * the policy forbids it. */
+static uint32_t
+run_mode(uint32_t policy)
+{
+	if (shim_cfg.mode == TG_MODE_OFF && (policy & TG_REG_MODE_OFF_REFUSED))
+		return TG_MODE_ENFORCE;
+	return shim_cfg.mode;
+}
+
+/* Mode off: learn (register once) whether the policy allows it. */
+static uint32_t
+admit_mode(uint64_t gen, int64_t deadline, uint32_t *policy)
+{
+	static _Atomic int said;
+	uint32_t mode;
+
+	if (shim_cfg.mode != TG_MODE_OFF)
+		return shim_cfg.mode;
+	*policy = shim_conn_policy(gen, deadline, 1);
+	mode = run_mode(*policy);
+	if (mode != TG_MODE_OFF && !atomic_exchange(&said, 1))
+		shim_say("TOLLGATE_MODE=off is not allowed by the policy; "
+		    "enforcing");
+	return mode;
 }
 
 static void
-daemon_verdict(struct tollgate_verdict *v, const struct tg_verdict *d)
+daemon_verdict(struct tollgate_verdict *v, const struct tg_verdict *d,
+    uint32_t mode)
 {
 	memset(v, 0, sizeof(*v));
 	v->decision = (int)d->decision;
@@ -111,7 +169,7 @@ daemon_verdict(struct tollgate_verdict *v, const struct tg_verdict *d)
 	tg_strlcpy(v->reason, d->reason, sizeof(v->reason));
 	v->from_daemon = 1;
 	/* observe: report what the policy would do, never hold the caller. */
-	if (shim_cfg.mode != TG_MODE_ENFORCE) {
+	if (mode != TG_MODE_ENFORCE) {
 		v->decision = TOLLGATE_ALLOW;
 		v->delay_ms = 0;
 	}
@@ -128,13 +186,18 @@ tollgate_admit(const char *provider, const char *model, const char *endpoint,
 	struct shim_reply r;
 	int64_t deadline;
 	uint64_t gen;
+	uint32_t mode, policy = 0;
 	int rc = SHIM_LOST, saved = errno;
 
 	if (v == NULL)
 		v = &local;
 	if (!shim_ready() || shim_inside) {
 		/* Re-entered (our init, a signal handler inside our code). */
-		fail_verdict(v);
+		policy = shim_conn_policy_cached();
+		if ((mode = run_mode(policy)) == TG_MODE_OFF)
+			off_verdict(v, policy);
+		else
+			fail_verdict(v, mode, policy);
 		errno = saved;
 		return shim_instance_new_admit_id();
 	}
@@ -145,14 +208,18 @@ tollgate_admit(const char *provider, const char *model, const char *endpoint,
 	tg_strlcpy(a.provider, provider, sizeof(a.provider));
 	tg_strlcpy(a.model, model, sizeof(a.model));
 	tg_strlcpy(a.endpoint, endpoint, sizeof(a.endpoint));
-	/* off: no admission asked; usage is still reported. */
-	if (shim_cfg.mode != TG_MODE_OFF)
+	/* off, unless the policy forbids it: no admission asked; usage is
+	 * still reported. */
+	if ((mode = admit_mode(gen, deadline, &policy)) != TG_MODE_OFF)
 		rc = daemon_call(gen, TG_MSG_ADMIT, &a, sizeof(a),
 		    TG_MSG_VERDICT, &r, deadline);
 	if (rc == 0)
-		daemon_verdict(v, &r.u.verdict);
+		daemon_verdict(v, &r.u.verdict, mode);
+	else if (mode == TG_MODE_OFF)
+		off_verdict(v, policy);
 	else
-		fail_verdict(v);
+		fail_verdict(v, mode, mode == TG_MODE_ENFORCE ?
+		    shim_conn_policy(gen, deadline, 0) : 0);
 	shim_inside--;
 	errno = saved;
 	return a.admit_id;

@@ -22,9 +22,30 @@ struct conn shim_conn = { .sock = SHIM_FD_NONE };
  * one fork run in the thread that forks. */
 static __thread int fork_held __attribute__((tls_model("initial-exec")));
 
+/* The policy bits now: the verdict page's flags while it is mapped (the
+ * daemon keeps them current), else what was seen last. Lock held. */
+static uint32_t
+policy_now(void)
+{
+	uint32_t old = atomic_load_explicit(&shim_conn.policy,
+	    memory_order_relaxed), p = old;
+
+	if (shim_conn.verdict) {
+		p = (old & SHIM_POLICY_LEARNED) | (SHIM_POLICY_BITS &
+		    __atomic_load_n(&shim_conn.verdict->flags, __ATOMIC_ACQUIRE));
+		if (p != old)
+			atomic_store_explicit(&shim_conn.policy, p,
+			    memory_order_release);
+	}
+	return p;
+}
+
+/* The page's last flags are kept before it goes: a daemon that died wrote
+ * nothing after them, so they are the policy it last had for us. */
 static void
 unmap_pages(void)
 {
+	policy_now();
 	if (shim_conn.verdict)
 		munmap(shim_conn.verdict, TG_PAGE_SIZE);
 	if (shim_conn.counters)
@@ -42,6 +63,8 @@ forget(void)
 	shim_conn.seq = 0;
 	shim_conn.next_try = 0;
 	unmap_pages();
+	atomic_fetch_and_explicit(&shim_conn.policy, ~SHIM_POLICY_LEARNED,
+	    memory_order_relaxed);
 }
 
 void
@@ -64,8 +87,10 @@ check_fd(void)
 	}
 }
 
-int
-shim_conn_lock(uint64_t gen, int64_t deadline)
+/* The lock, and nothing inherited from another process generation. A
+ * deadline already past still takes a free lock. */
+static int
+lock_gen(uint64_t gen, int64_t deadline)
 {
 	struct timespec ts = { deadline / 1000000000, deadline % 1000000000 };
 
@@ -75,6 +100,14 @@ shim_conn_lock(uint64_t gen, int64_t deadline)
 		forget();
 		shim_conn.gen = gen;
 	}
+	return 0;
+}
+
+int
+shim_conn_lock(uint64_t gen, int64_t deadline)
+{
+	if (lock_gen(gen, deadline) != 0)
+		return SHIM_TIMEOUT;
 	check_fd();
 	return 0;
 }
@@ -129,22 +162,31 @@ map_fd(int fd, int prot)
 }
 
 /* Map the verdict page read-only, the counters read-write; then the fds
- * are not needed any more (the mappings keep the memfds alive). */
+ * are not needed any more (the mappings keep the memfds alive). Pages of
+ * another layout are not kept: none of their fields is read, the policy
+ * flags neither (the registration's stand). */
 static void
 map_pages(int fds[2], int n)
 {
-	if (n == 2) {
-		shim_conn.verdict = map_fd(fds[0], PROT_READ);
-		shim_conn.counters = map_fd(fds[1], PROT_READ | PROT_WRITE);
-	}
-	if (n != 2 || !shim_conn.verdict || !shim_conn.counters)
+	struct tg_verdict_page *v = n == 2 ? map_fd(fds[0], PROT_READ) : NULL;
+	struct tg_counters_page *c = n == 2 ?
+	    map_fd(fds[1], PROT_READ | PROT_WRITE) : NULL;
+
+	if (v == NULL || c == NULL)
 		shim_say("registration came without its pages; GPU counters off");
-	else if (shim_conn.verdict->version != TG_PAGE_VERSION)
+	else if (v->version != TG_PAGE_VERSION)
 		shim_say("page layout v%u, shim knows v%d; GPU counters off",
-		    shim_conn.verdict->version, TG_PAGE_VERSION);
-	if (n == 2 && shim_conn.verdict &&
-	    shim_conn.verdict->version != TG_PAGE_VERSION)
-		unmap_pages();
+		    v->version, TG_PAGE_VERSION);
+	else {
+		shim_conn.verdict = v;
+		shim_conn.counters = c;
+		v = NULL;
+		c = NULL;
+	}
+	if (v)
+		munmap(v, TG_PAGE_SIZE);
+	if (c)
+		munmap(c, TG_PAGE_SIZE);
 	shim_conn_close_fds(fds, n);
 }
 
@@ -171,7 +213,9 @@ do_register(int64_t deadline)
 		shim_conn_drop(SHIM_RETRY_NS);
 		return SHIM_LOST;
 	}
-	shim_conn.fail_closed = r.u.reg.fail_closed != 0;
+	/* Bits this shim does not know (a newer daemon's) are left out. */
+	atomic_store_explicit(&shim_conn.policy, SHIM_POLICY_LEARNED |
+	    (r.u.reg.flags & SHIM_POLICY_BITS), memory_order_release);
 	map_pages(fds, nfds);
 	return 1;
 }
@@ -190,10 +234,29 @@ shim_conn_ensure(int64_t deadline, int force)
 	return do_register(deadline);
 }
 
-int
-shim_conn_fail_closed(void)
+/* No fd check unless we register: the socket is not used, and once
+ * learned the answer costs no syscall (mode off asks at every call). */
+uint32_t
+shim_conn_policy(uint64_t gen, int64_t deadline, int learn)
 {
-	return shim_conn.fail_closed;
+	uint32_t p;
+
+	if (lock_gen(gen, deadline) != 0)
+		return shim_conn_policy_cached();
+	if (learn && !(atomic_load_explicit(&shim_conn.policy,
+	    memory_order_relaxed) & SHIM_POLICY_LEARNED)) {
+		check_fd();
+		(void)shim_conn_ensure(deadline, 0);
+	}
+	p = policy_now();
+	shim_conn_unlock();
+	return p;
+}
+
+uint32_t
+shim_conn_policy_cached(void)
+{
+	return atomic_load_explicit(&shim_conn.policy, memory_order_acquire);
 }
 
 struct tg_counters_page *

@@ -14,6 +14,16 @@
  * lock also checks that the socket's fd still is our socket (fdid.h): a
  * host that closed it and reused the number keeps that fd untouched, and
  * we reconnect on a fresh one. Sends use MSG_NOSIGNAL (no SIGPIPE).
+ *
+ * What the policy asks of this process (the TG_REG_* bits of proto.h: fail
+ * closed, mode off refused) comes with the registration, then from the
+ * verdict page's flags, read (acquire) each time they are asked for while
+ * the page is mapped. The last value seen is kept when the connection
+ * breaks or the daemon dies (a dead daemon's page keeps its last flags),
+ * until the next registration replaces it; a fork child keeps it too: the
+ * child has the parent's tags, user and executable, so the same rules
+ * match it, and a fork must not be a way around a closed fail mode. It
+ * starts as 0 (fail open, off allowed): nothing known.
  */
 #ifndef SHIM_CLIENT_H
 #define SHIM_CLIENT_H
@@ -65,8 +75,21 @@ int shim_conn_recv(struct shim_reply *r, int64_t deadline);
  * code err (a bad field, no permission): retrying cannot help. */
 int shim_conn_permanent(int err);
 
-/* 1 when the last registration asked for fail-closed. */
-int shim_conn_fail_closed(void);
+/* Policy bits: the TG_REG_* ones, and LEARNED while this process
+ * generation has registered (the others then come from a daemon, not
+ * from a parent process or the default). */
+#define SHIM_POLICY_BITS (TG_REG_FAIL_CLOSED | TG_REG_MODE_OFF_REFUSED)
+#define SHIM_POLICY_LEARNED 0x80000000u
+
+/* The policy bits now. learn: when this generation has not registered
+ * yet, connect and register first (back-off and deadline as
+ * shim_conn_ensure). Takes the lock (a deadline already past: only a free
+ * one) but makes no syscall once registered; lock not to be had: the
+ * cached bits. */
+uint32_t shim_conn_policy(uint64_t gen, int64_t deadline, int learn);
+
+/* The cached bits without the lock (a re-entrant call). */
+uint32_t shim_conn_policy_cached(void);
 
 /* The counters page, or NULL when not registered (for the hooks). */
 struct tg_counters_page *shim_conn_counters(void);

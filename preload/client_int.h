@@ -6,6 +6,7 @@
 #ifndef SHIM_CLIENT_INT_H
 #define SHIM_CLIENT_INT_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "client.h"
@@ -17,7 +18,11 @@ struct conn {
 	uint32_t seq;
 	uint64_t gen;                 /* process generation that owns this */
 	int64_t next_try;             /* mono ns; no connect before it */
-	int fail_closed;
+	/* Last known TG_REG_* bits, plus SHIM_POLICY_LEARNED while this
+	 * process generation has registered: written with the lock held,
+	 * read without it where the lock is not to be had. The bits outlive
+	 * the connection, the pages and a fork (see client.h). */
+	_Atomic uint32_t policy;
 	int said_version;
 	struct tg_verdict_page *verdict;
 	struct tg_counters_page *counters;

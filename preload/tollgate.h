@@ -40,7 +40,11 @@ struct tollgate_usage {
 };
 
 /* Ask before an LLM request. Returns the admit id (never 0) to pass to
- * tollgate_usage, and fills *v. max_output 0: the model's maximum. */
+ * tollgate_usage, and fills *v. max_output 0: the model's maximum.
+ * TOLLGATE_ALLOW: send it (its cost is reserved until tollgate_usage).
+ * TOLLGATE_DELAY: nothing was reserved; wait delay_ms (a rate limit, or a
+ * pause window until it ends) and ask again. TOLLGATE_DENY: do not send;
+ * rule and reason say why, reset_time_ns when it may pass again. */
 uint64_t tollgate_admit(const char *provider, const char *model,
     const char *endpoint, uint64_t est_input_tokens, uint64_t max_output_tokens,
     struct tollgate_verdict *v);

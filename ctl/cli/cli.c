@@ -12,10 +12,10 @@
 #include "proto.h"
 
 const struct cli_cmd cli_cmds[] = {
-	{ "policy", cmd_policy, "check, print back or evaluate a policy file" },
+	{ "policy", cmd_policy, "check, evaluate, show or apply a policy" },
 	{ "report", cmd_report, "usage and cost grouped by model, provider or tag" },
 	{ "run", cmd_run, "run a command under tollgate, with an optional budget" },
-	{ "status", cmd_status, "daemon health, registered processes, versions" },
+	{ "status", cmd_status, "daemon health, processes, runs, what each rule has left" },
 	{ "top", cmd_top, "live view of what is spending now" },
 	{ NULL, NULL, NULL },
 };

@@ -62,10 +62,14 @@ client_close(struct client *c)
 	c->fd = -1;
 }
 
+/* One request; fd >= 0 rides along (SCM_RIGHTS). */
 static int
-send_req(struct client *c, uint16_t type, const void *p, size_t n)
+send_req(struct client *c, uint16_t type, const void *p, size_t n, int fd)
 {
-	char pkt[TG_MSG_MAX];
+	char pkt[TG_MSG_MAX], cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { pkt, 0 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
 	struct tg_hdr h;
 
 	if (n > sizeof(pkt) - sizeof(h))
@@ -74,7 +78,18 @@ send_req(struct client *c, uint16_t type, const void *p, size_t n)
 	memcpy(pkt, &h, sizeof(h));
 	if (n)
 		memcpy(pkt + sizeof(h), p, n);
-	if (send(c->fd, pkt, sizeof(h) + n, MSG_NOSIGNAL) < 0) {
+	iov.iov_len = sizeof(h) + n;
+	if (fd >= 0) {
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	if (sendmsg(c->fd, &mh, MSG_NOSIGNAL) < 0) {
 		fprintf(stderr, "tollctl: sending to %s: %s\n", c->path,
 		    strerror(errno));
 		return CLI_EXIT_NODAEMON;
@@ -173,7 +188,7 @@ client_call_ok(struct client *c, uint16_t type, const void *p, size_t n)
 	ssize_t got;
 	int rc;
 
-	if ((rc = send_req(c, type, p, n)) != 0)
+	if ((rc = send_req(c, type, p, n, -1)) != 0)
 		return rc;
 	if ((got = recv_pkt(c, pkt, sizeof(pkt))) < 0)
 		return CLI_EXIT_ERR;
@@ -216,6 +231,13 @@ int
 client_call_json(struct client *c, uint16_t type, const void *p, size_t n,
     char **text, size_t *len)
 {
+	return client_call_json_fd(c, type, p, n, -1, text, len);
+}
+
+int
+client_call_json_fd(struct client *c, uint16_t type, const void *p, size_t n,
+    int fd, char **text, size_t *len)
+{
 	static char pkt[TG_MSG_MAX];
 	uint16_t t;
 	ssize_t got;
@@ -223,7 +245,7 @@ client_call_json(struct client *c, uint16_t type, const void *p, size_t n,
 
 	*text = NULL;
 	*len = 0;
-	if ((rc = send_req(c, type, p, n)) != 0)
+	if ((rc = send_req(c, type, p, n, fd)) != 0)
 		return rc;
 	while (more) {
 		if ((got = recv_pkt(c, pkt, sizeof(pkt))) < 0)

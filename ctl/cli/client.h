@@ -37,6 +37,10 @@ int client_call_ok(struct client *c, uint16_t type, const void *p, size_t n);
 int client_call_json(struct client *c, uint16_t type, const void *p, size_t n,
     char **text, size_t *len);
 
+/* The same, with fd passed along (SCM_RIGHTS; POLICY_APPLY's file). */
+int client_call_json_fd(struct client *c, uint16_t type, const void *p,
+    size_t n, int fd, char **text, size_t *len);
+
 /* Exposed for tests: check one reply packet against the request seq.
  * Returns 0 (ok; *type set), or a CLI exit code after printing why. */
 int client_check_reply(struct client *c, const void *pkt, size_t n,

@@ -1,15 +1,23 @@
 /*
  * cmd_policy.c — `tollctl policy check|show|eval FILE`: the policy engine
- * run locally on a file, without a daemon and without sending anything.
- * (`policy apply` and `policy show` without FILE need the daemon: not yet.)
+ * run locally on a file, without a daemon and without sending anything;
+ * `policy apply FILE` (checked here first, then the file's descriptor goes
+ * to the daemon, which checks it again, writes its policy file and makes
+ * it active) and `policy show` without FILE (the daemon's active policy,
+ * printed exactly as `policy show FILE` prints a file, so the two diff).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "client.h"
+#include "jsonpp.h"
 #include "policy.h"
+#include "proto.h"
 #include "timearg.h"
 #include "util.h"
 
@@ -31,6 +39,8 @@ policy_usage_text(FILE *f)
 {
 	fputs("usage: tollctl policy check FILE\n"
 	    "       tollctl policy show FILE\n"
+	    "       tollctl policy show [--format text|json]\n"
+	    "       tollctl policy apply FILE\n"
 	    "       tollctl policy eval FILE [--at TIME] [--tags K=V,..]\n"
 	    "            [--kind llm|gpu] [--model M] [--provider P] [--user U]\n"
 	    "            [--exe PATH] [--mode enforce|observe|off] [--unreachable]\n"
@@ -39,12 +49,18 @@ policy_usage_text(FILE *f)
 	    "concurrent=N]...\n"
 	    "            [--format text|json|line]\n\n"
 	    "check: validate FILE (exit 0, or 1 with FILE: JSON.PATH: what was\n"
-	    "expected). show: print FILE back in normal form. eval: the verdict\n"
-	    "for one request at TIME (RFC 3339, default now) given the usage so\n"
-	    "far of each rule, its deciding rule, reset time and what is left;\n"
-	    "nothing is sent and nothing sleeps. `line` is the .cases format of\n"
-	    "policies/README.md. apply, and show without FILE, need the daemon\n"
-	    "(not in this version).\n", f);
+	    "expected). show FILE: print FILE back in normal form. eval: the\n"
+	    "verdict for one request at TIME (RFC 3339, default now) given the\n"
+	    "usage so far of each rule, its deciding rule, reset time and what is\n"
+	    "left; nothing is sent and nothing sleeps. `line` is the .cases format\n"
+	    "of policies/README.md.\n\n"
+	    "These talk to the daemon (exit 2 when none answers):\n"
+	    "show without FILE: the daemon's active policy in the same normal form\n"
+	    "(json: with its file, whether it is the built-in default, when it was\n"
+	    "loaded and its generation). apply: check FILE as check does, then\n"
+	    "hand it to the daemon, which checks it again, writes it to its policy\n"
+	    "file and makes it active at once; root, group tollgate or the\n"
+	    "daemon's own user only. A bad FILE changes nothing.\n", f);
 }
 
 static struct policy *
@@ -278,35 +294,104 @@ out:
 	return rc;
 }
 
-int
-cmd_policy(struct cli *cli, int argc, char **argv)
+/* `policy apply FILE` */
+static int
+do_apply(struct cli *cli, const char *file)
+{
+	struct tg_policy_apply a;
+	struct client c;
+	struct policy *p;
+	json_t *doc;
+	char *text;
+	size_t len;
+	int fd, rc;
+
+	if ((p = load(file)) == NULL)
+		return CLI_EXIT_ERR;
+	policy_free(p);
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "tollctl policy: %s: %s\n", file, strerror(errno));
+		return CLI_EXIT_ERR;
+	}
+	memset(&a, 0, sizeof(a));
+	tg_strlcpy(a.name, file, sizeof(a.name));
+	if ((rc = client_open(&c, cli->socket)) == CLI_EXIT_OK) {
+		rc = client_call_json_fd(&c, TG_MSG_POLICY_APPLY, &a, sizeof(a),
+		    fd, &text, &len);
+		client_close(&c);
+	}
+	close(fd);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	doc = json_loadb(text, len, 0, NULL);
+	free(text);
+	if (!json_is_true(json_object_get(doc, "applied"))) {
+		fprintf(stderr, "tollctl policy apply: unexpected reply from the "
+		    "daemon\n");
+		json_decref(doc);
+		return CLI_EXIT_ERR;
+	}
+	printf("applied %s: %lld rules (timezone %s) \u2192 %s\n", file,
+	    (long long)json_integer_value(json_object_get(doc, "rules")),
+	    json_string_value(json_object_get(doc, "timezone")),
+	    json_string_value(json_object_get(doc, "file")));
+	json_decref(doc);
+	return CLI_EXIT_OK;
+}
+
+/* `policy show [--format text|json]`: the daemon's active policy. Its
+ * "policy" is policy_show()'s text parsed; dumped with the same flags it
+ * is that text again, byte for byte. */
+static int
+do_show_daemon(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const show_formats[] = { "text", "json", NULL };
+	int c, fmt = 0, rc;
+	json_t *doc;
+	char *text, *s;
+	size_t len;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (c != 'f') {
+			cli_bad_option("policy show", argv);
+			return CLI_EXIT_ERR;
+		}
+		if ((fmt = cli_format("policy show", optarg, show_formats)) < 0)
+			return CLI_EXIT_ERR;
+	}
+	if (cli_no_args_left("policy show", argc, argv) < 0)
+		return CLI_EXIT_ERR;
+	rc = cli_fetch(cli, TG_MSG_POLICY_SHOW, NULL, 0, &doc, &text, &len, NULL);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	if (fmt == 1)
+		rc = jsonpp_write(stdout, text, len) == 0 ? 0 : CLI_EXIT_ERR;
+	else if ((s = json_dumps(json_object_get(doc, "policy"),
+	    JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
+		fprintf(stderr, "tollctl policy show: the daemon sent no policy\n");
+		rc = CLI_EXIT_ERR;
+	} else {
+		puts(s);
+		free(s);
+	}
+	json_decref(doc);
+	free(text);
+	return rc;
+}
+
+/* check, show, eval of a FILE: the engine here, nothing sent. */
+static int
+do_file(int argc, char **argv)
 {
 	struct policy *p;
 	char *s;
 	int rc = CLI_EXIT_OK;
 
-	/* `policy --help` and `policy SUB [...] --help` alike */
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			policy_usage_text(stdout);
-			return CLI_EXIT_OK;
-		}
-	}
-	if (argc < 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "show") &&
-	    strcmp(argv[1], "eval"))) {
-		if (argc >= 2 && strcmp(argv[1], "apply") == 0) {
-			fprintf(stderr, "tollctl policy apply: needs the daemon: "
-			    "not in this version\n");
-			return CLI_EXIT_ERR;
-		}
-		if (argc == 2 && strcmp(argv[1], "show") == 0) {
-			fprintf(stderr, "tollctl policy show: without FILE it "
-			    "needs the daemon: not in this version\n");
-			return CLI_EXIT_ERR;
-		}
-		policy_usage_text(stderr);
-		return CLI_EXIT_ERR;
-	}
 	if ((p = load(argv[2])) == NULL)
 		return CLI_EXIT_ERR;
 	if (strcmp(argv[1], "check") == 0) {
@@ -326,4 +411,32 @@ cmd_policy(struct cli *cli, int argc, char **argv)
 		rc = do_eval(p, argc - 2, argv + 2);
 	policy_free(p);
 	return rc;
+}
+
+int
+cmd_policy(struct cli *cli, int argc, char **argv)
+{
+	const char *sub = argc >= 2 ? argv[1] : "";
+
+	/* `policy --help` and `policy SUB [...] --help` alike */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			policy_usage_text(stdout);
+			return CLI_EXIT_OK;
+		}
+	}
+	if (strcmp(sub, "show") == 0 && (argc == 2 || argv[2][0] == '-'))
+		return do_show_daemon(cli, argc - 1, argv + 1);
+	if (strcmp(sub, "apply") == 0) {
+		if (argc == 3)
+			return do_apply(cli, argv[2]);
+		fprintf(stderr, "usage: tollctl policy apply FILE\n");
+		return CLI_EXIT_ERR;
+	}
+	if (argc < 3 || (strcmp(sub, "check") && strcmp(sub, "show") &&
+	    strcmp(sub, "eval"))) {
+		policy_usage_text(stderr);
+		return CLI_EXIT_ERR;
+	}
+	return do_file(argc, argv);
 }

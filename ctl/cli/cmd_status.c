@@ -1,6 +1,8 @@
 /*
  * cmd_status.c — `tollctl status`: the daemon's health document
- * (TG_MSG_STATUS) plus the protocol versions of both sides.
+ * (TG_MSG_STATUS) plus the protocol versions of both sides, and the active
+ * policy's rules as a table (RULE KIND USED LIMIT LEFT RESETS; a rate
+ * rule gets one row per limit).
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -20,8 +22,11 @@ status_usage(FILE *f)
 {
 	fputs("usage: tollctl status [--format text|json]\n\n"
 	    "The daemon's health: uptime, records written, spool replays,\n"
-	    "rejected messages, registered processes and active runs, and the\n"
-	    "protocol versions of tollctl and the daemon. json adds\n"
+	    "rejected messages, registered processes and active runs, the\n"
+	    "protocol versions of tollctl and the daemon, and the active policy:\n"
+	    "its file and, per rule, what is used, the limit, what is left and\n"
+	    "when it resets (USD spent includes what admitted requests have\n"
+	    "reserved; a pause rule shows active or idle). json adds\n"
 	    "\"tollctl_protocol_version\" to the daemon's document.\n"
 	    "Exit status 2 when no daemon answers, 3 on a protocol mismatch.\n", f);
 }
@@ -78,6 +83,167 @@ write_json(json_t *doc, const char *text, size_t len)
 	return rc;
 }
 
+/* ---- the policy rules table ---- */
+
+#define COLS 6
+#define CELL 64
+
+struct table {
+	char (*cell)[COLS][CELL];
+	size_t n, cap;
+};
+
+static const char *
+str(json_t *o, const char *key, const char *dflt)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v ? v : dflt;
+}
+
+/* A row; NULL cells print as "-". */
+static void
+row(struct table *t, const char *const v[COLS])
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		void *n = realloc(t->cell, cap * sizeof(*t->cell));
+		if (n == NULL)
+			return;
+		t->cell = n;
+		t->cap = cap;
+	}
+	for (int c = 0; c < COLS; c++)
+		snprintf(t->cell[t->n][c], CELL, "%s", v[c] ? v[c] : "-");
+	t->n++;
+}
+
+static void
+usd(char *buf, const char *v)
+{
+	if (v)
+		snprintf(buf, CELL, "$%s", v);
+	else
+		snprintf(buf, CELL, "-");
+}
+
+/* "N UNIT", or "-" when the daemon did not say (key absent) */
+static void
+count(char *buf, json_t *r, const char *key, const char *unit)
+{
+	json_t *v = json_object_get(r, key);
+
+	if (v == NULL)
+		snprintf(buf, CELL, "-");
+	else
+		snprintf(buf, CELL, "%lld%s%s", (long long)json_integer_value(v),
+		    *unit ? " " : "", unit);
+}
+
+/* One row per limit a rate rule sets. */
+static void
+rate_rows(struct table *t, json_t *r, const char *name)
+{
+	static const char *const keys[] = { "rpm", "tpm", "concurrent" };
+	char used[CELL], lim[CELL], left[CELL], k[32];
+	json_t *u;
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(k, sizeof(k), "%s_limit", keys[i]);
+		if (json_object_get(r, k) == NULL)
+			continue;
+		count(used, r, keys[i], keys[i]);
+		count(lim, r, k, keys[i]);
+		snprintf(left, CELL, "-");
+		if ((u = json_object_get(r, keys[i])))
+			snprintf(left, CELL, "%lld %s", (long long)(
+			    json_integer_value(json_object_get(r, k)) -
+			    json_integer_value(u)), keys[i]);
+		row(t, (const char *[COLS]){ name, "rate", used, lim, left,
+		    NULL });
+	}
+}
+
+static void
+rule_row(struct table *t, json_t *r)
+{
+	const char *name = str(r, "name", "?"), *kind = str(r, "kind", "?");
+	const char *resets = str(r, "period_end", NULL);
+	json_t *active = json_object_get(r, "active");
+	char used[CELL] = "-", lim[CELL] = "-", left[CELL] = "-";
+
+	if (strcmp(kind, "rate") == 0) {
+		rate_rows(t, r, name);
+		return;
+	}
+	if (strcmp(kind, "budget") == 0 || strcmp(kind, "sandbox") == 0) {
+		usd(used, str(r, "spent_usd", NULL));
+		if (json_object_get(r, "limit_usd"))
+			usd(lim, str(r, "limit_usd", NULL));
+		else
+			snprintf(lim, CELL, "soft $%s", str(r, "soft_usd", "?"));
+		usd(left, str(r, "usd_left", NULL));
+		if (resets == NULL && json_object_get(r, "spent_usd"))
+			resets = "never";
+	} else if (strcmp(kind, "token_quota") == 0) {
+		count(used, r, "tokens", "");
+		count(lim, r, "max_tokens", "");
+		count(left, r, "tokens_left", "");
+	}
+	if (json_is_boolean(active) && strcmp(used, "-") == 0)
+		snprintf(used, CELL, "%s", json_is_true(active) ? "active" :
+		    "idle");
+	if (json_is_false(active))
+		resets = str(r, "next_start", NULL);
+	row(t, (const char *[COLS]){ name, kind, used, lim, left, resets });
+}
+
+static void
+write_rules(FILE *f, json_t *rules)
+{
+	struct table t = { 0 };
+	int w[COLS] = { 0 };
+	size_t i;
+	json_t *r;
+
+	if (json_array_size(rules) == 0) {
+		fprintf(f, "\npolicy rules: (none)\n");
+		return;
+	}
+	row(&t, (const char *[COLS]){ "RULE", "KIND", "USED", "LIMIT", "LEFT",
+	    "RESETS" });
+	json_array_foreach(rules, i, r)
+		rule_row(&t, r);
+	for (i = 0; i < t.n; i++)
+		for (int c = 0; c < COLS; c++)
+			if ((int)strlen(t.cell[i][c]) > w[c])
+				w[c] = (int)strlen(t.cell[i][c]);
+	fprintf(f, "\npolicy rules:\n");
+	for (i = 0; i < t.n; i++) {
+		for (int c = 0; c < COLS - 1; c++)
+			fprintf(f, "  %-*s", w[c], t.cell[i][c]);
+		fprintf(f, "  %s\n", t.cell[i][COLS - 1]);
+	}
+	free(t.cell);
+}
+
+/* Scalars and the other tables as jsonview does; the rules as ours. */
+static int
+write_text(FILE *f, json_t *doc)
+{
+	json_t *pol = json_object_get(doc, "policy");
+	json_t *rules = json_incref(json_object_get(pol, "rules"));
+	int rc;
+
+	if (rules)
+		json_object_del(pol, "rules");
+	rc = jsonview_write(f, doc);
+	if (rules)
+		write_rules(f, rules);
+	json_decref(rules);
+	return rc == 0 && !ferror(f) ? 0 : -1;
+}
+
 int
 cmd_status(struct cli *cli, int argc, char **argv)
 {
@@ -97,7 +263,7 @@ cmd_status(struct cli *cli, int argc, char **argv)
 	else {
 		printf("socket: %s\nprotocol: tollctl %d, daemon %u\n", cli->socket,
 		    TG_PROTO_VERSION, dv);
-		rc = jsonview_write(stdout, doc);
+		rc = write_text(stdout, doc);
 	}
 	json_decref(doc);
 	free(text);

@@ -126,8 +126,18 @@ deny_budget(const struct run *run, tg_nano_usd cost, struct tg_verdict *v)
 
 static void
 resv_fill(struct resv *r, struct resv_owner *o, struct run *run,
-    const struct tg_admit *a, uint64_t max_out, tg_nano_usd cost)
+    const struct tg_admit *a, uint64_t max_out, tg_nano_usd cost,
+    const struct resv_rules *rr)
 {
+	if (rr) {
+		memcpy(r->rules, rr->set, sizeof(r->rules));
+		r->rules_gen = rr->gen;
+		r->rules_tokens = rr->tokens;
+	} else {
+		memset(r->rules, 0, sizeof(r->rules));
+		r->rules_gen = 0;
+		r->rules_tokens = 0;
+	}
 	r->owner_id = o->id;
 	r->admit_id = a->admit_id;
 	r->run = run_ref(run);
@@ -139,24 +149,32 @@ resv_fill(struct resv *r, struct resv_owner *o, struct run *run,
 	memcpy(r->endpoint, a->endpoint, sizeof(r->endpoint));
 }
 
+tg_nano_usd
+admit_cost(const struct tg_price *price, const struct tg_admit *a,
+    uint64_t *max_out)
+{
+	*max_out = a->max_output_tokens;
+	if (price == NULL)
+		return 0;
+	if (*max_out == 0)
+		*max_out = price->max_output_tokens;
+	return tg_reserve_cost(price, a->est_input_tokens, *max_out);
+}
+
 int
 admit_request(struct admit *A, struct resv_owner *o, struct run *run,
     const struct tg_price *price, const struct tg_admit *a,
-    struct tg_verdict *v)
+    const struct resv_rules *rr, struct tg_verdict *v)
 {
-	uint64_t max_out = a->max_output_tokens;
-	tg_nano_usd cost = 0;
+	uint64_t max_out;
+	tg_nano_usd cost;
 	struct resv *r;
 
 	if (resv_find(A, o->id, a->admit_id)) {
 		errno = EEXIST;
 		return -1;
 	}
-	if (price) {
-		if (max_out == 0)
-			max_out = price->max_output_tokens;
-		cost = tg_reserve_cost(price, a->est_input_tokens, max_out);
-	}
+	cost = admit_cost(price, a, &max_out);
 	memset(v, 0, sizeof(*v));
 	v->admit_id = a->admit_id;
 	if (run_would_exceed(run, cost)) {
@@ -167,7 +185,7 @@ admit_request(struct admit *A, struct resv_owner *o, struct run *run,
 	}
 	if ((r = resv_get(A)) == NULL)
 		return -1;
-	resv_fill(r, o, run, a, max_out, cost);
+	resv_fill(r, o, run, a, max_out, cost, rr);
 	resv_link(A, o, r);
 	if (run)
 		run->reserved += cost;
@@ -182,6 +200,8 @@ static void
 resv_drop(struct admit *A, struct resv_owner *o, struct resv *r)
 {
 	resv_unlink(A, o, r);
+	if (A->on_drop)
+		A->on_drop(A->drop_arg, r);
 	if (r->run)
 		r->run->reserved -= r->cost;
 	A->outstanding--;

@@ -5,7 +5,7 @@
  * model's max_output_tokens when the request sets none — and denies (rule
  * "run-budget") when that would pass the run's budget (see runs.h). An
  * unpriced model reserves 0 and is allowed; without a run budget every
- * request is allowed (the policy engine comes in a later version).
+ * request is allowed here (the policy is decided before, in enforce.c).
  *
  * Reservations are keyed by (owner id, admit_id): the owner is one
  * registration, so admit ids need only be unique per registration. Each
@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "htab.h"
+#include "policy.h"
 #include "prices.h"
 #include "proto.h"
 #include "runs.h"
@@ -44,6 +45,19 @@ struct resv {
 	char provider[32];
 	char model[128];
 	char endpoint[128];
+	/* the policy rules it is counted under (rules.h), and for which
+	 * policy generation: a reservation of an older policy is re-counted
+	 * by enforce_set_policy */
+	uint64_t rules[POLICY_SET_WORDS];
+	uint64_t rules_gen;
+	int64_t rules_tokens;        /* est input + max output */
+};
+
+/* What the policy said about an admission that admit_request reserves. */
+struct resv_rules {
+	uint64_t set[POLICY_SET_WORDS];
+	uint64_t gen;
+	int64_t tokens;
 };
 
 struct resv_owner {
@@ -58,6 +72,10 @@ struct admit {
 	uint64_t outstanding;
 	uint64_t allowed;
 	uint64_t denied;
+	/* Called for every reservation dropped (settled, released, expired,
+	 * freed), before it is reused: the policy counters let go of it. */
+	void (*on_drop)(void *arg, const struct resv *r);
+	void *drop_arg;
 };
 
 int admit_init(struct admit *A);
@@ -68,7 +86,12 @@ void admit_free(struct admit *A);
  * (errno EEXIST) or on ENOMEM — v is then untouched. */
 int admit_request(struct admit *A, struct resv_owner *o, struct run *run,
     const struct tg_price *price, const struct tg_admit *a,
-    struct tg_verdict *v);
+    const struct resv_rules *rr, struct tg_verdict *v);
+
+/* The reservation cost and the max output it assumes (the model's when
+ * the request set none); what admit_request reserves. */
+tg_nano_usd admit_cost(const struct tg_price *price, const struct tg_admit *a,
+    uint64_t *max_out);
 
 /* Drop the reservation (RECORD settles it, RELEASE gives it up).
  * Idempotent: returns 1 when one was dropped, 0 when none existed. */

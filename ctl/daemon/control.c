@@ -150,6 +150,7 @@ control_add(struct tgd *d, int fd)
 		return;
 	}
 	c->fd = fd;
+	c->rx_fd = -1;
 	c->gen = ++d->next_gen;
 	if (peer_init(&c->peer, fd) == -1) {
 		log_warn("%s: SO_PEERCRED", __func__);
@@ -497,21 +498,29 @@ control_fail(struct tgd *d, struct conn *c, uint16_t version, uint32_t seq,
 	control_send(d, c, TG_MSG_FAIL, version, seq, &f, sizeof(f));
 }
 
-/* A client passing us fds gets them closed, never kept. */
-static void
-drop_fds(struct msghdr *mh)
+/* The fds a client passed with a message: the first is kept for its
+ * handler (c->rx_fd; POLICY_APPLY takes it), the rest are closed.
+ * Returns the kept one, or -1. */
+static int
+take_fds(struct msghdr *mh)
 {
 	struct cmsghdr *cm;
+	int keep = -1, fd;
 
 	for (cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
-		int *fds = (int *)CMSG_DATA(cm);
 		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 
-		for (size_t i = 0; i < k; i++)
-			close(fds[i]);
+		for (size_t i = 0; i < k; i++) {
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (keep == -1)
+				keep = fd;
+			else
+				close(fd);
+		}
 	}
+	return keep;
 }
 
 static void
@@ -551,7 +560,7 @@ control_read_one(struct tgd *d, struct conn *c, char *buf)
 		.msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
 	const char *why = NULL;
 	ssize_t n;
-	int code;
+	int code, outer;
 
 	n = recvmsg(c->fd, &mh, MSG_TRUNC | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n == -1) {
@@ -567,17 +576,26 @@ control_read_one(struct tgd *d, struct conn *c, char *buf)
 		control_close(d, c);
 		return -1;
 	}
-	if (mh.msg_controllen)
-		drop_fds(&mh);
+	/* This message's fd lives in c->rx_fd for its dispatch only; what
+	 * the handler did not take is closed after. A nested read of c (a
+	 * close draining it) must not lose the outer message's fd. */
+	outer = c->rx_fd;
+	c->rx_fd = mh.msg_controllen ? take_fds(&mh) : -1;
 	if (n == 0) { /* end of file: a seqpacket peer that closed */
+		if (c->rx_fd >= 0)
+			close(c->rx_fd);
+		c->rx_fd = outer;
 		control_close(d, c);
 		return -1;
 	}
-	if ((code = tg_msg_check(buf, (size_t)n, &why)) != 0) {
+	if ((code = tg_msg_check(buf, (size_t)n, &why)) != 0)
 		control_bad(d, c, buf, (size_t)n, code, why);
-		return 0;
-	}
-	dispatch(d, c, (const struct tg_hdr *)buf, buf + sizeof(struct tg_hdr));
+	else
+		dispatch(d, c, (const struct tg_hdr *)buf,
+		    buf + sizeof(struct tg_hdr));
+	if (c->rx_fd >= 0)
+		close(c->rx_fd);
+	c->rx_fd = outer;
 	return 0;
 }
 

@@ -17,10 +17,13 @@
 
 #include "admit.h"
 #include "htab.h"
+#include "jobs.h"
 #include "ledger.h"
+#include "policy.h"
 #include "prices.h"
 #include "proc.h"
 #include "proto.h"
+#include "rules.h"
 #include "runs.h"
 
 #define TGD_VERSION "0.1.0"
@@ -36,7 +39,7 @@
 #define TGD_COST_MAX 1000000000000000LL
 
 enum ev_kind { EV_LISTEN, EV_CONN, EV_PIDFD, EV_SIGNAL, EV_LEDGER, EV_TIMER,
-	EV_ORPHAN };
+	EV_ORPHAN, EV_POLICY_TIMER };
 
 struct evsrc {
 	int kind;
@@ -61,6 +64,9 @@ struct conn {
 	int want_out;          /* EPOLLOUT armed */
 	int closed;            /* closed; freed after this epoll batch */
 	int reset;             /* recvmsg said ECONNRESET: read to EOF */
+	int rx_fd;             /* an fd that came with the message being
+				* dispatched (POLICY_APPLY takes it: sets
+				* -1); control closes what is left; -1 none */
 	struct conn *grave_next;
 	struct outpkt *qhead, *qtail;
 	size_t qbytes;
@@ -123,7 +129,7 @@ struct tgd {
 	char state_dir[PATH_MAX];
 	char ledger_path[PATH_MAX];
 	char prices_path[PATH_MAX];
-	const char *policy_path;
+	const char *policy_path;   /* --policy, or NULL */
 	char http[80];            /* "off" or "ADDR:PORT" */
 	int audit;
 	int retention_days;
@@ -156,11 +162,28 @@ struct tgd {
 	struct records recs;
 	struct metrics *metrics;
 	struct tgd_health health;
+	/* the policy (policy_admin.c loads it, enforce.c applies it) */
+	struct policy *policy;     /* never NULL after start */
+	char policy_file[PATH_MAX];/* the file it came from / apply writes */
+	int policy_builtin;        /* 1: no file; the built-in default */
+	int64_t policy_loaded_ns;  /* CLOCK_REALTIME */
+	uint64_t policy_generation;/* bumped on every change */
+	uint64_t rules_gen;        /* enforce.c's: reservations counted under */
+	struct rules rules;
+	struct jobs jobs;
+	int ptimerfd;              /* CLOCK_REALTIME, next policy edge */
+	struct evsrc ev_ptimer;
+	int enforce_dirty;         /* standing verdicts to recompute */
+	const char *fake_clock;    /* --fake-clock FILE (tests) or NULL */
 	int64_t started_ns;        /* CLOCK_MONOTONIC */
 	int stop;
 };
 
-int64_t tgd_now_ns(void);      /* CLOCK_REALTIME */
+int64_t tgd_now_ns(void);      /* CLOCK_REALTIME, or the --fake-clock */
+int64_t tgd_real_ns(void);     /* CLOCK_REALTIME, always */
+/* --fake-clock: from now on tgd_now_ns() is base_ns + the monotonic time
+ * elapsed since this call. */
+void tgd_fake_clock(int64_t base_ns);
 int64_t tgd_mono_ns(void);
 
 /* control.c — the socket */
@@ -220,6 +243,43 @@ void record_drain(struct tgd *d); /* at exit: flush, collect */
 /* status.c — STATUS and TOP documents */
 json_t *status_json(struct tgd *d, uid_t uid);
 json_t *top_json(struct tgd *d, uid_t uid);
+
+/* policy_admin.c — which policy is active: the start-up load, SIGHUP
+ * reload (the old one stays on error), POLICY_APPLY, POLICY_SHOW. Every
+ * change goes through enforce_set_policy. */
+void padmin_load_initial(struct tgd *d);   /* fatal on a bad --policy */
+void padmin_reload(struct tgd *d);
+void padmin_show(struct tgd *d, struct conn *c, const struct tg_hdr *h);
+void padmin_apply(struct tgd *d, struct conn *c, const struct tg_hdr *h,
+    const struct tg_policy_apply *a);     /* the file is c->rx_fd */
+
+/* enforce.c — the active policy applied: admissions, counters, standing
+ * verdicts (pages, freeze, shutdown), the policy timer. */
+int enforce_init(struct tgd *d);
+/* Make p (owned from now on) the active policy: counters rebuilt from the
+ * ledger, reservations re-counted, standing verdicts recomputed. */
+void enforce_set_policy(struct tgd *d, struct policy *p);
+void enforce_exit(struct tgd *d);          /* thaw everything */
+/* ADMIT: the policy, then the run budget (admit.c); v filled in full.
+ * 0, or -1 as admit_request (EEXIST, ENOMEM). */
+int enforce_admit(struct tgd *d, struct proc *p, const struct tg_admit *a,
+    struct tg_verdict *v);
+/* 1 when p's requests are enforced (enforce mode, or off refused). */
+int enforce_enforced(const struct tgd *d, const struct proc *p);
+/* A registration: its policy input, page and flags (TG_REG_*, for the
+ * peer's protocol version). */
+uint32_t enforce_register(struct tgd *d, struct proc *p, uint16_t version);
+void enforce_proc_gone(struct tgd *d, struct proc *p);
+void enforce_run_begin(struct tgd *d, struct run *r, const struct peer *tollctl);
+void enforce_run_end(struct tgd *d, struct run *r);
+/* A record submitted to the ledger (sign 1) or not inserted after all
+ * (sign -1: a repeated id, a failed write). */
+void enforce_settled(struct tgd *d, const struct ledger_entry *e, int sign);
+/* Recompute standing verdicts now (enforce_dirty) / at the policy timer /
+ * after the clock was set (--fake-clock re-read). */
+void enforce_scan(struct tgd *d);
+void enforce_timer(struct tgd *d);
+void enforce_clock_changed(struct tgd *d);
 
 /* prices lookup with NULL table */
 const struct tg_price *tgd_price(struct tgd *d, const char *provider,

@@ -102,6 +102,7 @@ dispatch_proc_unlink(struct tgd *d, struct proc *p)
 void
 dispatch_proc_free(struct tgd *d, struct proc *p)
 {
+	enforce_proc_gone(d, p);
 	admit_expire(&d->admit, &p->owner, NULL, NULL);
 	if (p->run)
 		p->run->processes--;
@@ -144,6 +145,7 @@ on_register(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 	reg.daemon_version = TG_PROTO_VERSION;
 	reg.page_version = TG_PAGE_VERSION;
 	reg.process_id = p->owner.id;
+	reg.flags = enforce_register(d, p, h->version);
 	if (control_send_fds(d, c, TG_MSG_REGISTERED, h->version, h->seq,
 	    &reg, sizeof(reg), fds, 2) == -1) {
 		close(fds[0]);
@@ -167,8 +169,8 @@ on_register(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 	    p->run_token);
 }
 
-/* The admission path: no allocation but the reservation, no clock, no
- * log, no SQLite. */
+/* The admission path: no allocation but the reservation, no log, no
+ * SQLite. */
 static void
 on_admit(struct tgd *d, struct conn *c, const struct tg_hdr *h,
     const struct tg_admit *a)
@@ -185,8 +187,7 @@ on_admit(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 		reject(d, c, h, TG_ERR_BAD_FIELD, "token count out of range");
 		return;
 	}
-	if (admit_request(&d->admit, &p->owner, p->run,
-	    tgd_price(d, a->provider, a->model), a, &v) == -1) {
+	if (enforce_admit(d, p, a, &v) == -1) {
 		if (errno == EEXIST)
 			reject(d, c, h, TG_ERR_BAD_FIELD,
 			    "admit_id already has a reservation");
@@ -197,7 +198,7 @@ on_admit(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 	}
 	/* In observe mode the shim sends the request anyway and reports it:
 	 * only an enforced refusal is a refused record. */
-	if (v.decision == TG_DENY && p->mode == TG_MODE_ENFORCE)
+	if (v.decision == TG_DENY && enforce_enforced(d, p))
 		record_refused(d, p, a, &v);
 	control_send(d, c, TG_MSG_VERDICT, h->version, h->seq, &v, sizeof(v));
 }
@@ -252,12 +253,14 @@ static void
 on_run_begin(struct tgd *d, struct conn *c, const struct tg_hdr *h,
     const struct tg_run_begin *b)
 {
+	struct run *r;
+
 	if (b->run[0] == '\0') {
 		reject(d, c, h, TG_ERR_BAD_FIELD, "run token is empty");
 		return;
 	}
-	if (runs_begin(&d->runs, b->run, b->budget_nano_usd, b->tags,
-	    c->peer.uid) == NULL) {
+	if ((r = runs_begin(&d->runs, b->run, b->budget_nano_usd, b->tags,
+	    c->peer.uid)) == NULL) {
 		if (errno == EEXIST)
 			reject(d, c, h, TG_ERR_BAD_FIELD, "run already exists");
 		else
@@ -265,8 +268,10 @@ on_run_begin(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 			    "out of memory");
 		return;
 	}
-	log_debug("%s: run %s budget %lld", __func__, b->run,
-	    (long long)b->budget_nano_usd);
+	peer_identify(&c->peer);
+	enforce_run_begin(d, r, &c->peer);
+	log_debug("%s: run %s budget %lld cgroup \"%s\"", __func__, b->run,
+	    (long long)b->budget_nano_usd, r->cgroup);
 	control_send(d, c, TG_MSG_OK, h->version, h->seq, NULL, 0);
 }
 
@@ -381,6 +386,7 @@ dispatch_run_finish(struct tgd *d, struct run *r)
 		    "run summary: %s", err[0] ? err : "out of memory");
 	json_decref(doc);
 	r->end_waiting = 0;
+	enforce_run_end(d, r);
 	runs_remove(&d->runs, r);
 	run_unref(r);
 }
@@ -396,7 +402,8 @@ dispatch(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 	/* One document at a time: a client that does not read its replies
 	 * gets refusals, not another copy queued for it. */
 	if ((h->type == TG_MSG_STATUS || h->type == TG_MSG_TOP ||
-	    h->type == TG_MSG_REPORT || h->type == TG_MSG_RUN_END) &&
+	    h->type == TG_MSG_REPORT || h->type == TG_MSG_RUN_END ||
+	    h->type == TG_MSG_POLICY_SHOW || h->type == TG_MSG_POLICY_APPLY) &&
 	    c->qhead) {
 		reject(d, c, h, TG_ERR_BAD_FIELD, "the previous reply is not "
 		    "read yet; read it before asking again");
@@ -429,6 +436,12 @@ dispatch(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 		break;
 	case TG_MSG_RUN_END:
 		on_run_end(d, c, h, payload);
+		break;
+	case TG_MSG_POLICY_SHOW:
+		padmin_show(d, c, h);
+		break;
+	case TG_MSG_POLICY_APPLY:
+		padmin_apply(d, c, h, payload);
 		break;
 	default:
 		reject(d, c, h, TG_ERR_BAD_TYPE, "not a request type");

@@ -67,6 +67,23 @@ struct ledger_query {
 json_t *ledger_report(struct ledger *lg, const struct ledger_query *q,
     char *err, size_t errlen);
 
+/* The raw records the daemon's policy counters start from (rules.c):
+ * ledger_scan() calls fn for each record with event time >= since_ns that
+ * was not refused, in event time order; the strings are valid during the
+ * call only. fn returns 0 to go on, anything else stops the scan and is
+ * returned. 0 after the last record, -1 on error with err filled. */
+struct ledger_scan_row {
+	int64_t event_time_ns;
+	uint32_t uid;
+	uint32_t kind;                  /* enum tg_kind */
+	const char *exe, *tags, *provider, *model;      /* "" when none */
+	int64_t input_tokens, output_tokens;
+	tg_nano_usd cost_nano_usd;
+};
+int ledger_scan(struct ledger *lg, int64_t since_ns,
+    int (*fn)(void *arg, const struct ledger_scan_row *), void *arg,
+    char *err, size_t errlen);
+
 /* For tests and `tollctl status`. */
 int ledger_pragma_int(struct ledger *lg, const char *pragma, int64_t *out);
 int64_t ledger_count(struct ledger *lg);

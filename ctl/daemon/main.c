@@ -4,11 +4,17 @@
  *   tollgated [--policy FILE] [--socket PATH] [--state-dir DIR]
  *             [--http ADDR:PORT|off] [--audit] [--prices FILE]
  *             [--retention-days N] [--metric-labels a,b] [--metric-series N]
- *             [--debug]
+ *             [--fake-clock FILE] [--debug]
  *
  * Runs in the foreground and logs to stderr. SIGHUP reloads the price
- * table; SIGTERM/SIGINT stop accepting, commit and acknowledge what was
- * received, and exit 0. Exit 1: a start-up error (one line says which).
+ * table and the policy (a bad policy is refused; the old one stays);
+ * SIGTERM/SIGINT stop accepting, commit and acknowledge what was received,
+ * thaw what the policy froze, and exit 0. Exit 1: a start-up error (one
+ * line says which).
+ *
+ * --fake-clock FILE is for tests: the wall clock the policy sees starts at
+ * the time in FILE (seconds since the epoch, fractions allowed) and runs
+ * on from there; SIGUSR1 reads FILE again, as if the clock had been set.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,7 +43,8 @@ usage(void)
 	    "[--state-dir DIR] [--http ADDR:PORT|off]\n"
 	    "                 [--audit] [--prices FILE] [--retention-days N] "
 	    "[--metric-labels a,b]\n"
-	    "                 [--metric-series N] [--debug]\n");
+	    "                 [--metric-series N] [--fake-clock FILE] "
+	    "[--debug]\n");
 	exit(1);
 }
 
@@ -75,6 +82,7 @@ parse_args(struct tgd *d, struct opts *o, int argc, char **argv)
 		{ "metric-labels", required_argument, NULL, 'l' },
 		{ "metric-series", required_argument, NULL, 'n' },
 		{ "debug", no_argument, NULL, 'd' },
+		{ "fake-clock", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -96,6 +104,7 @@ parse_args(struct tgd *d, struct opts *o, int argc, char **argv)
 		case 'n': o->series = num_arg("--metric-series", optarg, 0,
 		    1000000); break;
 		case 'd': o->debug = 1; break;
+		case 'F': d->fake_clock = optarg; break;
 		default: usage();
 		}
 	}
@@ -154,16 +163,43 @@ reload(struct tgd *d, const char *given)
 
 	if (t == NULL) {
 		log_warnx("reload: %s; keeping the current prices", err);
-		return;
+	} else {
+		/* Reservations hold costs, not price pointers: safe. */
+		tg_prices_free(d->prices);
+		d->prices = t;
+		log_info("reload: %zu model prices from %s",
+		    tg_prices_count(t), d->prices_path);
 	}
-	/* Reservations hold costs, not price pointers: swapping is safe. */
-	tg_prices_free(d->prices);
-	d->prices = t;
-	log_info("reload: %zu model prices from %s", tg_prices_count(t),
-	    d->prices_path);
-	if (d->policy_path)
-		log_info("reload: policy %s accepted; this version meters and "
-		    "enforces run budgets only", d->policy_path);
+	padmin_reload(d);
+}
+
+/* --fake-clock FILE: seconds since the epoch, with a fraction or not. */
+static int
+fake_clock_read(struct tgd *d)
+{
+	char buf[64], *end;
+	long double v;
+	ssize_t n;
+	FILE *f;
+
+	if ((f = fopen(d->fake_clock, "re")) == NULL) {
+		log_warn("%s: %s", __func__, d->fake_clock);
+		return -1;
+	}
+	n = (ssize_t)fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n > 0 ? n : 0] = '\0';
+	errno = 0;
+	v = strtold(buf, &end);
+	while (*end == '\n' || *end == ' ')
+		end++;
+	if (errno || end == buf || *end || v < 0 || v > 4e9) {
+		log_warnx("%s: %s: expected seconds since the epoch", __func__,
+		    d->fake_clock);
+		return -1;
+	}
+	tgd_fake_clock((int64_t)(v * 1e9L));
+	return 0;
 }
 
 static void
@@ -224,6 +260,7 @@ setup_events(struct tgd *d)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
 	if ((d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		fatal("signalfd");
 	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -235,6 +272,7 @@ setup_events(struct tgd *d)
 	ep_add(d, d->sigfd, &d->ev_signal, EV_SIGNAL);
 	ep_add(d, ledger_writer_fd(d->writer), &d->ev_ledger, EV_LEDGER);
 	ep_add(d, d->timerfd, &d->ev_timer, EV_TIMER);
+	ep_add(d, d->ptimerfd, &d->ev_ptimer, EV_POLICY_TIMER);
 }
 
 static void
@@ -255,7 +293,10 @@ on_signal(struct tgd *d, const char *prices_arg)
 	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
 			reload(d, prices_arg);
-		else
+		else if (si.ssi_signo == SIGUSR1) {
+			if (d->fake_clock && fake_clock_read(d) == 0)
+				enforce_clock_changed(d);
+		} else
 			d->stop = 1;
 	}
 }
@@ -290,6 +331,9 @@ on_event(struct tgd *d, struct evsrc *src, uint32_t events, const char *pa)
 		if (read(d->timerfd, &ticks, sizeof(ticks)) > 0)
 			retain(d);
 		break;
+	case EV_POLICY_TIMER:
+		enforce_timer(d);
+		break;
 	}
 }
 
@@ -308,6 +352,8 @@ loop(struct tgd *d, const char *prices_arg)
 		}
 		for (int i = 0; i < n; i++)
 			on_event(d, evs[i].data.ptr, evs[i].events, prices_arg);
+		if (d->enforce_dirty)
+			enforce_scan(d);
 		control_reap(d);
 		orphan_reap(d);
 	}
@@ -324,6 +370,7 @@ shutdown_daemon(struct tgd *d, const struct stat *sock_st)
 	    st.st_dev == sock_st->st_dev)
 		unlink(d->socket_path);
 	record_drain(d);
+	enforce_exit(d);
 	control_close_all(d);
 	orphan_free_all(d);
 	ledger_writer_stop(d->writer);
@@ -331,6 +378,8 @@ shutdown_daemon(struct tgd *d, const struct stat *sock_st)
 	ledger_close(d->rlg);
 	metrics_free(d->metrics);
 	tg_prices_free(d->prices);
+	rules_free(&d->rules);
+	policy_free(d->policy);
 	log_info("stopped");
 }
 
@@ -353,6 +402,7 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	set_paths(&d, &o);
@@ -368,10 +418,8 @@ main(int argc, char **argv)
 			fatalx("%s", err);
 		log_warnx("%s; every model is recorded as unpriced", err);
 	}
-	if (d.policy_path)
-		log_info("policy %s accepted; this version meters and enforces "
-		    "run budgets only (the policy engine comes later)",
-		    d.policy_path);
+	if (d.fake_clock && fake_clock_read(&d) == -1)
+		exit(1);
 	if (d.audit)
 		log_info("--audit: host-wide audit probes are not in this "
 		    "version; only processes under the shim are metered");
@@ -379,6 +427,9 @@ main(int argc, char **argv)
 	    htab_init(&d.procs, 256) == -1 || record_init(&d) == -1)
 		fatalx("out of memory");
 	open_ledger(&d);
+	if (enforce_init(&d) == -1)
+		fatal("policy timer");
+	padmin_load_initial(&d);
 	start_metrics(&d, &o);
 	setup_events(&d);
 	d.started_ns = tgd_mono_ns();

@@ -23,6 +23,7 @@
 #include "htab.h"
 #include "page.h"
 #include "proto.h"
+#include "rules.h"
 #include "runs.h"
 
 struct peer {
@@ -49,6 +50,9 @@ struct proc {
 	uint32_t covers;
 	uint16_t proto_version;
 	int dead;                /* its process exited */
+	/* tags, user and kind parsed once for policy_eval (enforce.c);
+	 * ri.in.exe is set from peer at each use (the peer moves) */
+	struct rules_input ri;
 	struct tg_verdict_page *vpage;
 	struct tg_counters_page *cpage;
 	/* settled sums (committed, inserted records) */

@@ -36,13 +36,34 @@ struct pending {
 	struct ledger_entry e;
 };
 
+/* --fake-clock (tests): set on the main thread, read anywhere. */
+static int64_t fake_base_ns, fake_mono_ns;
+static int fake_on;
+
+void
+tgd_fake_clock(int64_t base_ns)
+{
+	__atomic_store_n(&fake_base_ns, base_ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&fake_mono_ns, tgd_mono_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&fake_on, 1, __ATOMIC_RELEASE);
+}
+
 int64_t
-tgd_now_ns(void)
+tgd_real_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t
+tgd_now_ns(void)
+{
+	if (!__atomic_load_n(&fake_on, __ATOMIC_ACQUIRE))
+		return tgd_real_ns();
+	return __atomic_load_n(&fake_base_ns, __ATOMIC_RELAXED) +
+	    (tgd_mono_ns() - __atomic_load_n(&fake_mono_ns, __ATOMIC_RELAXED));
 }
 
 int64_t
@@ -237,6 +258,7 @@ record_submit(struct tgd *d, struct pending *pd, struct run *run)
 		run->inflight++;
 	}
 	htab_insert(&rs->tab, &pd->hn, htab_hash64(pd->cookie, 0));
+	enforce_settled(d, &pd->e, 1);
 	if (q->head || (is_own(pd) && rs->own_inflight >= RECORD_OWN_INFLIGHT) ||
 	    writer_put(d, pd) == -1)
 		q_push(q, pd);
@@ -467,6 +489,8 @@ record_done(struct tgd *d, struct pending *pd, const struct ledger_done *dn)
 		if (fresh)
 			run->spent += pd->e.cost_nano_usd;
 	}
+	if (!fresh)
+		enforce_settled(d, &pd->e, -1);
 	if (fresh) {
 		tgd_count(d->health.records_written, 1);
 		if (pd->e.unpriced)

@@ -17,6 +17,7 @@
 #ifndef TGD_RUNS_H
 #define TGD_RUNS_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -37,6 +38,9 @@ struct run {
 	uint64_t refused;        /* admissions denied for the budget */
 	uint64_t inflight;       /* records submitted, not yet completed */
 	uint64_t processes;      /* registrations naming it */
+	/* The cgroup `tollctl run` makes for CMD (jobs_run_cgroup), "" when
+	 * unknown: what a pause freezes and a sandbox shutdown kills. */
+	char cgroup[PATH_MAX];
 	int refs;
 	int in_table;
 	/* A RUN_END waiting for in-flight records: who to answer. */

@@ -6,6 +6,9 @@
 
 #include "metrics.h"
 
+#define NS 1000000000LL
+#define DAY 86400LL
+
 static const char *const mode_names[] = { "enforce", "observe", "off" };
 
 static json_t *
@@ -73,6 +76,200 @@ health_json(struct tgd *d)
 	    "ledger_errors", (json_int_t)tgd_read(h->ledger_errors));
 }
 
+/* ---- the active policy's rules and what is left of each ---- */
+
+static int64_t
+floordiv(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* The instance of window w holding now (ns): 1 with [*from, *to), else 0
+ * with the next start in *from (0: none within 8 days). The instances
+ * policy_eval sees: one per day of w->days, starting that local day at
+ * w->from, local times mapped by tg_tz_to_utc (DST rules: tzif.h). */
+static int
+window_at(const struct policy *p, const struct policy_window *w, int64_t now,
+    int64_t *from, int64_t *to)
+{
+	int64_t t = floordiv(now, NS), s, e;
+	int64_t lday = floordiv(t + tg_tz_offset(&p->tz, t), DAY);
+
+	*from = *to = 0;
+	for (int64_t d = lday - 1; d <= lday + 8; d++) {
+		if (!(w->days & (1u << tg_weekday(d))))
+			continue;
+		s = tg_tz_to_utc(&p->tz, d * DAY + w->from * 60);
+		e = tg_tz_to_utc(&p->tz, (d + (w->from > w->to)) * DAY +
+		    w->to * 60);
+		if (s <= t && t < e) {
+			*from = s * NS;
+			*to = e * NS;
+			return 1;
+		}
+		if (s > t) {
+			*from = s * NS;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static void
+set_time(json_t *o, const char *key, const struct policy *p, int64_t ns)
+{
+	char buf[64];
+
+	policy_fmt_time(p, ns, buf, sizeof(buf));
+	json_object_set_new(o, key, json_string(buf));
+}
+
+static void
+set_usd(json_t *o, const char *key, tg_nano_usd v)
+{
+	char buf[48];
+
+	policy_fmt_usd(v, buf, sizeof(buf));
+	json_object_set_new(o, key, json_string(buf));
+}
+
+static void
+set_int(json_t *o, const char *key, int64_t v)
+{
+	json_object_set_new(o, key, json_integer((json_int_t)v));
+}
+
+/* What the rule allows: its limits, shown even when it counts nothing
+ * now (a quota outside its window). */
+static void
+rule_limits(json_t *o, const struct policy_rule *r)
+{
+	if (r->limit)
+		set_usd(o, "limit_usd", r->limit);
+	if (r->soft)
+		set_usd(o, "soft_usd", r->soft);
+	if (r->kind == POLICY_K_TOKEN_QUOTA)
+		set_int(o, "max_tokens", r->max_tokens);
+	if (r->kind != POLICY_K_RATE)
+		return;
+	if (r->rpm)
+		set_int(o, "rpm_limit", r->rpm);
+	if (r->tpm)
+		set_int(o, "tpm_limit", r->tpm);
+	if (r->concurrent)
+		set_int(o, "concurrent_limit", r->concurrent);
+}
+
+static int64_t
+left(int64_t limit, int64_t used)
+{
+	return used < limit ? limit - used : 0;
+}
+
+/* What is used and left (u: as policy_eval would see it now). */
+static void
+rule_used(json_t *o, const struct policy_rule *r, const struct policy_usage *u)
+{
+	switch (r->kind) {
+	case POLICY_K_BUDGET:
+	case POLICY_K_SANDBOX:
+		set_usd(o, "spent_usd", u->spent);
+		if (r->limit)
+			set_usd(o, "usd_left", left(r->limit, u->spent));
+		break;
+	case POLICY_K_TOKEN_QUOTA:
+		set_int(o, "tokens", u->tokens);
+		set_int(o, "tokens_left", left(r->max_tokens, u->tokens));
+		break;
+	case POLICY_K_RATE:
+		if (r->rpm)
+			set_int(o, "rpm", u->rpm);
+		if (r->tpm)
+			set_int(o, "tpm", u->tpm);
+		if (r->concurrent)
+			set_int(o, "concurrent", u->concurrent);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Window rules (pause, and token_quota with a window): in it or not;
+ * returns which. */
+static int
+rule_window(json_t *o, const struct policy *p, const struct policy_rule *r,
+    int64_t now)
+{
+	int64_t from, to;
+	int in = window_at(p, &r->win, now, &from, &to);
+
+	json_object_set_new(o, "active", json_boolean(in));
+	if (!in && from)
+		set_time(o, "next_start", p, from);
+	if (in && r->kind == POLICY_K_PAUSE) {
+		set_time(o, "period_start", p, from);
+		set_time(o, "period_end", p, to);
+	}
+	return in;
+}
+
+static json_t *
+rule_json(struct tgd *d, int i, int64_t now, int64_t mono)
+{
+	const struct policy *p = d->policy;
+	const struct policy_rule *r = &p->rules[i];
+	struct policy_usage u = { 0 };
+	int64_t from = 0, to = 0;
+	json_t *o = json_pack("{s:s, s:s}", "name", r->name,
+	    "kind", policy_kind_name(r->kind));
+
+	if (o == NULL)
+		return NULL;
+	rule_limits(o, r);
+	if (i < d->rules.n && d->rules.u) {
+		/* admissions it decided since the policy was loaded */
+		set_int(o, "warned", d->rules.u[i].warned);
+		set_int(o, "delayed", d->rules.u[i].delayed);
+		set_int(o, "denied", d->rules.u[i].denied);
+	}
+	/* outside its window a rule counts nothing: no usage to show */
+	if ((r->kind == POLICY_K_PAUSE ||
+	    (r->kind == POLICY_K_TOKEN_QUOTA && r->has_window)) &&
+	    !rule_window(o, p, r, now))
+		return o;
+	if (rules_peek(&d->rules, i, now, mono, &from, &to, &u) == -1)
+		return o;
+	if (to != 0) {
+		set_time(o, "period_start", p, from);
+		set_time(o, "period_end", p, to);
+	}
+	rule_used(o, r, &u);
+	return o;
+}
+
+static json_t *
+policy_json(struct tgd *d)
+{
+	const struct policy *p = d->policy;
+	int64_t now = tgd_now_ns(), mono = tgd_mono_ns();
+	json_t *rules = json_array(), *o;
+	char when[64];
+
+	if (p == NULL)
+		return json_null();
+	for (int i = 0; i < p->nrules; i++)
+		if ((o = rule_json(d, i, now, mono)))
+			json_array_append_new(rules, o);
+	policy_fmt_time(p, d->policy_loaded_ns, when, sizeof(when));
+	return json_pack("{s:s, s:b, s:s, s:o}",
+	    "file", d->policy_file,
+	    "builtin", d->policy_builtin,
+	    "loaded_at", when,
+	    "rules", rules);
+}
+
 /* Root sees everything; another user its own processes and runs. */
 static int
 visible(uid_t caller, uid_t owner)
@@ -91,14 +288,15 @@ status_json(struct tgd *d, uid_t uid)
 	for (const struct run *r = d->runs.all; r; r = r->all_next)
 		if (visible(uid, r->owner))
 			json_array_append_new(runs, run_status(r));
-	return json_pack("{s:i, s:o, s:{s:I, s:i}, s:o, s:o, s:o}",
+	return json_pack("{s:i, s:o, s:{s:I, s:i}, s:o, s:o, s:o, s:o}",
 	    "schema_version", STATUS_SCHEMA_VERSION,
 	    "daemon", daemon_json(d),
 	    "ledger", "records", (json_int_t)ledger_count(d->rlg),
 	    "schema_version", LEDGER_SCHEMA_VERSION,
 	    "health", health_json(d),
 	    "processes", procs,
-	    "runs", runs);
+	    "runs", runs,
+	    "policy", policy_json(d));
 }
 
 /* Live counters: the shim writes them with relaxed atomics. */

@@ -12,7 +12,18 @@
  *                 "cost_usd","cost_nano_usd"}],
  *   "runs":[{"token","budget_nano_usd","spent_nano_usd","pending_nano_usd",
  *            "reserved_nano_usd","refused_requests","processes",
- *            "budget_exceeded"}]}
+ *            "budget_exceeded"}],
+ *   "policy":{"file","builtin","loaded_at","rules":[{"name","kind",…}]}}
+ * Each rule: its limits as set ("limit_usd","soft_usd"; "max_tokens";
+ * "rpm_limit","tpm_limit","concurrent_limit"); while it counts (rules_peek)
+ * its span "period_start","period_end" (RFC 3339 in the policy's zone;
+ * absent for total periods and rate) and what is used: "spent_usd" (spent
+ * + reserved, as policy_eval sees it) and "usd_left"; "tokens",
+ * "tokens_left"; "rpm","tpm","concurrent" (those limited). Amounts are
+ * exact decimal strings. Pause and windowed token_quota rules: "active"
+ * (now inside the window; a pause rule then has its instance as
+ * period_start/end) and "next_start" when not. Every user sees every
+ * rule: a shared budget's remainder is what each of its users needs.
  * TOP: {"schema_version":1,"processes":[…]} — each process as in STATUS
  * plus its live counters (the counters page the shim writes: gpu_launches,
  * gpu_busy_ns, gpu_held_ns, gpu_mem_bytes, gpu_mem_peak_bytes,

@@ -1,16 +1,16 @@
 #!/bin/bash
 # tollgated start-up and shutdown: refuses a second daemon on the same
 # socket and a non-loopback --http with one clear line (exit 1); creates
-# the socket 0666 in a new 0755 directory; --policy is accepted (metering
-# only in this version); SIGHUP reloads the prices; SIGTERM exits 0 and
-# removes the socket.
+# the socket 0666 in a new 0755 directory; --policy loads the policy (one
+# line naming it); SIGHUP reloads the prices; SIGTERM exits 0 and removes
+# the socket.
 . "$(dirname "$0")/daemon_common.inc"
 SOCK="$T/run/sub/tg.sock"
-echo '{}' >"$T/policy.json"
+echo '{"schema_version": 1, "timezone": "UTC", "rules": []}' >"$T/policy.json"
 start_daemon --http off --policy "$T/policy.json"
 expect_eq "$(stat -c %a "$SOCK")" 666 "socket mode"
 expect_eq "$(stat -c %a "$T/run/sub")" 755 "socket directory mode"
-grep -qxF "tollgated: policy $T/policy.json accepted; this version meters and enforces run budgets only (the policy engine comes later)" \
+grep -qxF "tollgated: policy $T/policy.json: 0 rules, timezone UTC" \
     "$T/daemon.log" || fail "no policy line"
 
 rc=0

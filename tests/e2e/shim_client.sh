@@ -44,7 +44,9 @@ fake slow
 check "daemon slower than the deadline" "admit decision=0 rule=fail-open from_daemon=0 id_nonzero=1
 usage 1" "" "$P/shim_client" admit usage
 
-VLINE="tollgate: the daemon speaks another protocol version than this shim (v1); metering locally and spooling"
+# The shim names its own protocol version (lib/proto.h's, bumped often).
+V=$(sed -n 's/^#define TG_PROTO_VERSION \([0-9]*\).*/\1/p' "${SRC:-$(dirname "$0")/../..}/lib/proto.h")
+VLINE="tollgate: the daemon speaks another protocol version than this shim (v$V); metering locally and spooling"
 fake badversion
 check "incompatible daemon: one line" "admit decision=0 rule=fail-open from_daemon=0 id_nonzero=1
 usage 1

@@ -5,7 +5,8 @@
  *   report_usage PROVIDER MODEL IN OUT N
  *
  * makes N requests of IN input and OUT output tokens: each is admitted
- * (tollgate_admit, max output = OUT) and, when allowed, settled
+ * (tollgate_admit, max output = OUT; asked again after each delay) and,
+ * when allowed, settled
  * (tollgate_usage). Prints "allowed=A refused=R" and exits 0; exits 2 when
  * the shim is not preloaded, 1 on bad arguments or a failed settlement.
  * The functions are found with dlsym(RTLD_DEFAULT, ...), so the program
@@ -61,13 +62,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 	for (unsigned long long i = 0; i < n; i++) {
-		u.admit_id = admit(argv[1], argv[2], endpoint, in, out, &v);
+		/* a delay reserves nothing: wait, then ask again */
+		while ((u.admit_id = admit(argv[1], argv[2], endpoint, in, out,
+		    &v)) && v.decision == TOLLGATE_DELAY)
+			sleep_ms(v.delay_ms);
 		if (v.decision == TOLLGATE_DENY) {
 			refused++;
 			continue;
 		}
-		if (v.decision == TOLLGATE_DELAY)
-			sleep_ms(v.delay_ms);
 		u.provider = argv[1];
 		u.model = argv[2];
 		u.endpoint = endpoint;

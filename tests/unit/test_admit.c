@@ -79,18 +79,18 @@ test_reserve_exact(void **state)
 	struct tg_admit a = mk_admit(1, 1000, 500);
 	struct tg_verdict v;
 
-	assert_int_equal(admit_request(&f->A, &f->o1, NULL, &price, &a, &v), 0);
+	assert_int_equal(admit_request(&f->A, &f->o1, NULL, &price, &a, NULL, &v), 0);
 	assert_int_equal(v.decision, TG_ALLOW);
 	assert_int_equal(v.admit_id, 1);
 	/* 1000 × 1e6 + 500 × 2e6 pico = 2,000,000 nano */
 	assert_int_equal(v.reserved_nano_usd, 2000000);
 	/* max_output 0: the model's 1000 → 1e9 + 2e9 pico */
 	a = mk_admit(2, 1000, 0);
-	assert_int_equal(admit_request(&f->A, &f->o1, NULL, &price, &a, &v), 0);
+	assert_int_equal(admit_request(&f->A, &f->o1, NULL, &price, &a, NULL, &v), 0);
 	assert_int_equal(v.reserved_nano_usd, 3000000);
 	/* unpriced: nothing reserved, allowed */
 	a = mk_admit(3, 1000, 0);
-	assert_int_equal(admit_request(&f->A, &f->o1, f->run, NULL, &a, &v), 0);
+	assert_int_equal(admit_request(&f->A, &f->o1, f->run, NULL, &a, NULL, &v), 0);
 	assert_int_equal(v.decision, TG_ALLOW);
 	assert_int_equal(v.reserved_nano_usd, 0);
 	assert_int_equal(f->o1.n, 3);
@@ -110,14 +110,14 @@ test_budget_boundary_and_reason(void **state)
 	for (uint64_t i = 1; i <= 2; i++) {
 		a = mk_admit(i, 1000, 500);
 		assert_int_equal(admit_request(&f->A, &f->o1, f->run, &price,
-		    &a, &v), 0);
+		    &a, NULL, &v), 0);
 		assert_int_equal(v.decision, TG_ALLOW);
 	}
 	assert_int_equal(f->run->reserved, 4000000);
 	/* one nano more is over */
 	a = mk_admit(3, 1, 0);
 	a.max_output_tokens = 0;
-	assert_int_equal(admit_request(&f->A, &f->o1, f->run, &price, &a, &v),
+	assert_int_equal(admit_request(&f->A, &f->o1, f->run, &price, &a, NULL, &v),
 	    0);
 	assert_int_equal(v.decision, TG_DENY);
 	assert_int_equal(v.reserved_nano_usd, 0);
@@ -136,7 +136,7 @@ test_release_idempotent(void **state)
 	struct tg_admit a = mk_admit(7, 1000, 500);
 	struct tg_verdict v;
 
-	assert_int_equal(admit_request(&f->A, &f->o1, f->run, &price, &a, &v),
+	assert_int_equal(admit_request(&f->A, &f->o1, f->run, &price, &a, NULL, &v),
 	    0);
 	assert_int_equal(f->run->reserved, 2000000);
 	assert_int_equal(f->run->refs, 2);
@@ -155,12 +155,12 @@ test_admit_id_per_owner(void **state)
 	struct tg_admit a = mk_admit(1, 10, 10);
 	struct tg_verdict v;
 
-	assert_int_equal(admit_request(&f->A, &f->o1, NULL, &price, &a, &v), 0);
+	assert_int_equal(admit_request(&f->A, &f->o1, NULL, &price, &a, NULL, &v), 0);
 	memset(&v, 0x5a, sizeof(v));
 	errno = 0;
-	assert_int_equal(admit_request(&f->A, &f->o1, NULL, &price, &a, &v), -1);
+	assert_int_equal(admit_request(&f->A, &f->o1, NULL, &price, &a, NULL, &v), -1);
 	assert_int_equal(errno, EEXIST);
-	assert_int_equal(admit_request(&f->A, &f->o2, NULL, &price, &a, &v), 0);
+	assert_int_equal(admit_request(&f->A, &f->o2, NULL, &price, &a, NULL, &v), 0);
 	assert_int_equal(v.decision, TG_ALLOW);
 	assert_int_equal(admit_release(&f->A, &f->o1, 1), 1);
 	assert_int_equal(f->o2.n, 1);
@@ -194,11 +194,11 @@ test_expire(void **state)
 
 	f->run->budget = -1;
 	a = mk_admit(1, 1000, 500);
-	admit_request(&f->A, &f->o1, f->run, &price, &a, &v);
+	admit_request(&f->A, &f->o1, f->run, &price, &a, NULL, &v);
 	a = mk_admit(2, 1000, 0);
-	admit_request(&f->A, &f->o1, f->run, &price, &a, &v);
+	admit_request(&f->A, &f->o1, f->run, &price, &a, NULL, &v);
 	a = mk_admit(3, 1000, 0);
-	admit_request(&f->A, &f->o2, f->run, &price, &a, &v);
+	admit_request(&f->A, &f->o2, f->run, &price, &a, NULL, &v);
 	assert_int_equal(admit_expire(&f->A, &f->o1, on_expire, &s), 2);
 	assert_int_equal(s.n, 2);
 	assert_int_equal(s.ids, 3);
@@ -239,7 +239,7 @@ test_no_budget_run(void **state)
 	assert_int_equal(r->budget, -1);
 	assert_null(runs_begin(&f->rs, "free", 1, "", 0));
 	assert_int_equal(errno, EEXIST);
-	assert_int_equal(admit_request(&f->A, &f->o1, r, &price, &a, &v), 0);
+	assert_int_equal(admit_request(&f->A, &f->o1, r, &price, &a, NULL, &v), 0);
 	assert_int_equal(v.decision, TG_ALLOW);
 	assert_false(run_budget_exceeded(r));
 	assert_ptr_equal(runs_find(&f->rs, "free"), r);
@@ -275,7 +275,7 @@ test_budget_formula(void **state)
 			struct tg_verdict v;
 
 			assert_int_equal(admit_request(&f->A, &o[c], f->run,
-			    &price, &a, &v), 0);
+			    &price, &a, NULL, &v), 0);
 			if (v.decision == TG_DENY) {
 				denied++;
 				continue;

@@ -1,0 +1,524 @@
+/*
+ * enforce.c — the active policy applied.
+ *
+ * Admission: policy_eval over the process's tags, user and exe and the
+ * request's provider, model, estimated cost and tokens, with the per-rule
+ * counters of rules.h; then the run budget (admit.c). Every verdict names
+ * its rule, reason and reset. An LLM request inside a pause window is told
+ * to wait until the window ends (TG_DELAY); nothing is reserved for a
+ * delayed or refused request, and the client asks again after the delay.
+ *
+ * Standing verdicts (enforce_scan) — what a GPU launch asked now would
+ * get — for every registered process and every `tollctl run`:
+ *   - the verdict page: TG_RUN, TG_PAUSE or TG_DENY_ALL, and its flags
+ *     (fail closed when unreachable, TOLLGATE_MODE=off refused);
+ *   - freeze / thaw for a pause rule with "freeze";
+ *   - terminate for a spent sandbox (jobs.h: SIGTERM, SIGKILL after the
+ *     grace).
+ * A run whose cgroup exists is acted on as a whole through it; any other
+ * process by its pidfd. They are recomputed when the policy changes, a
+ * process registers, a run begins, a settled record takes a hard limit to
+ * its end, and at the next policy edge (a window opens or closes, a period
+ * ends): a CLOCK_REALTIME timerfd armed with TFD_TIMER_CANCEL_ON_SET, so
+ * a clock step wakes us as well.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define NS 1000000000LL
+#define MS 1000000LL
+#define IDLE_REARM_NS (3600 * NS)   /* no edge: still catch clock steps */
+#define RETRY_NS (250 * MS)         /* a run's cgroup not there yet */
+
+/* policy_eval's per-rule states, for the reservation's rule set. The
+ * main thread is the only caller. */
+static struct policy_rule_state states[POLICY_MAX_RULES];
+static int64_t retry_at_mono;       /* 0: no retry pending */
+
+static void
+proc_input(const struct proc *p, struct policy_input *in)
+{
+	*in = p->ri.in;
+	in->exe = p->peer->exe[0] ? p->peer->exe : NULL;
+	in->mode = (enum policy_mode)p->mode;
+}
+
+int
+enforce_enforced(const struct tgd *d, const struct proc *p)
+{
+	return p->mode == TG_MODE_ENFORCE ||
+	    (p->mode == TG_MODE_OFF && !d->policy->allow_mode_off);
+}
+
+static int64_t
+sat_tokens(uint64_t a, uint64_t b)
+{
+	uint64_t s;
+
+	if (__builtin_add_overflow(a, b, &s) || s > INT64_MAX)
+		return INT64_MAX;
+	return (int64_t)s;
+}
+
+/* A refusal, a delay or a pause as the shim's verdict. */
+static void
+verdict_from(struct tgd *d, const struct policy_input *in,
+    struct policy_decision *dec, uint64_t admit_id, struct tg_verdict *v)
+{
+	int64_t wait;
+
+	memset(v, 0, sizeof(*v));
+	v->admit_id = admit_id;
+	v->reset_time_ns = dec->reset;
+	switch (dec->verdict) {
+	case POLICY_DENY:
+		v->decision = TG_DENY;
+		break;
+	case POLICY_PAUSE:
+		/* wait for the window's end (at least 1 ms, at most ~49 days) */
+		v->decision = TG_DELAY;
+		wait = dec->reset > in->now ? (dec->reset - in->now + MS - 1) / MS :
+		    1;
+		v->delay_ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
+		break;
+	case POLICY_DELAY:
+		v->decision = TG_DELAY;
+		v->delay_ms = dec->delay_ms;
+		break;
+	default:
+		v->decision = TG_ALLOW;
+		break;
+	}
+	if (dec->rule < 0)
+		return;
+	tg_strlcpy(v->rule, d->policy->rules[dec->rule].name, sizeof(v->rule));
+	policy_decision_reason(d->policy, in, dec);
+	tg_strlcpy(v->reason, dec->reason, sizeof(v->reason));
+}
+
+/* The counting rules among the matching ones policy_eval reported. */
+static void
+rules_of(struct tgd *d, const struct policy_decision *dec, int64_t tokens,
+    struct resv_rules *rr)
+{
+	uint64_t set[POLICY_SET_WORDS] = { 0 };
+
+	for (int i = 0; i < dec->nstates; i++)
+		set[dec->states[i].rule / 64] |= 1ULL << (dec->states[i].rule % 64);
+	rules_counting(&d->rules, set, rr->set);
+	rr->gen = d->rules_gen;
+	rr->tokens = tokens;
+}
+
+static void
+count_decision(struct tgd *d, const struct policy_decision *dec)
+{
+	struct rule_usage *u;
+
+	if (dec->rule < 0 || dec->rule >= d->rules.n || d->rules.u == NULL)
+		return;
+	u = &d->rules.u[dec->rule];
+	if (dec->verdict == POLICY_WARN)
+		u->warned++;
+	else if (dec->verdict == POLICY_DELAY || dec->verdict == POLICY_PAUSE)
+		u->delayed++;
+	else if (dec->verdict == POLICY_DENY)
+		u->denied++;
+}
+
+int
+enforce_admit(struct tgd *d, struct proc *p, const struct tg_admit *a,
+    struct tg_verdict *v)
+{
+	const struct tg_price *price = tgd_price(d, a->provider, a->model);
+	struct rules_eval re = { &d->rules, tgd_mono_ns() };
+	struct policy_decision dec = { .lazy_reason = 1, .states = states,
+		.cap = POLICY_MAX_RULES };
+	struct resv_rules rr;
+	struct policy_input in;
+	uint64_t max_out;
+	tg_nano_usd cost = admit_cost(price, a, &max_out);
+
+	proc_input(p, &in);
+	in.kind = POLICY_LLM;
+	in.model = a->model[0] ? a->model : NULL;
+	in.provider = a->provider[0] ? a->provider : NULL;
+	in.cost = cost;
+	in.tokens = sat_tokens(a->est_input_tokens, max_out);
+	in.now = tgd_now_ns();
+	policy_eval(d->policy, &in, rules_usage, &re, &dec);
+	count_decision(d, &dec);
+	if (dec.verdict >= POLICY_DELAY) {
+		verdict_from(d, &in, &dec, a->admit_id, v);
+		/* a refusal of the run's process counts as the run's: the
+		 * budget gate's exit status */
+		if (dec.verdict == POLICY_DENY && p->run && enforce_enforced(d, p))
+			p->run->refused++;
+		if (dec.flags & POLICY_D_SHUTDOWN)
+			d->enforce_dirty = 1;
+		return 0;
+	}
+	rules_of(d, &dec, in.tokens, &rr);
+	if (admit_request(&d->admit, &p->owner, p->run, price, a, &rr, v) == -1)
+		return -1;
+	if (v->decision != TG_ALLOW)
+		return 0;
+	rules_reserve(&d->rules, rr.set, cost, in.tokens, re.mono);
+	if (dec.verdict == POLICY_WARN) {
+		struct tg_verdict w;
+
+		verdict_from(d, &in, &dec, a->admit_id, &w);
+		memcpy(v->rule, w.rule, sizeof(v->rule));
+		memcpy(v->reason, w.reason, sizeof(v->reason));
+		v->reset_time_ns = w.reset_time_ns;
+	}
+	return 0;
+}
+
+/* admit.c drops a reservation: counted under this policy, uncount it. */
+static void
+on_drop(void *arg, const struct resv *r)
+{
+	struct tgd *d = arg;
+
+	if (r->rules_gen == d->rules_gen)
+		rules_unreserve(&d->rules, r->rules, r->cost, r->rules_tokens);
+}
+
+void
+enforce_settled(struct tgd *d, const struct ledger_entry *e, int sign)
+{
+	const struct tg_record *r = &e->rec;
+	struct rules_subject s = { .tags = r->tags, .uid = e->uid,
+		.exe = r->exe, .model = r->model, .provider = r->provider,
+		.kind = r->kind == TG_KIND_GPU ? POLICY_GPU : POLICY_LLM };
+	int64_t tokens = sat_tokens(r->input_tokens, r->output_tokens);
+
+	if ((r->flags & TG_REC_REFUSED) || d->rules.n == 0 ||
+	    (e->cost_nano_usd == 0 && tokens == 0))
+		return;
+	if (sign > 0) {
+		if (rules_settle(&d->rules, &s, r->event_time_ns,
+		    e->cost_nano_usd, tokens, tgd_now_ns(), tgd_mono_ns()))
+			d->enforce_dirty = 1;
+	} else
+		rules_unsettle(&d->rules, &s, r->event_time_ns,
+		    e->cost_nano_usd, tokens, tgd_now_ns());
+}
+
+/* ---- standing verdicts ---- */
+
+static uint32_t
+policy_flags(struct tgd *d, const struct policy_input *base)
+{
+	struct policy_decision dec = { .lazy_reason = 1 };
+	struct policy_input in = *base;
+	uint32_t f = 0;
+
+	in.kind = POLICY_LLM;
+	in.unreachable = 1;
+	in.mode = POLICY_MODE_ENFORCE;
+	policy_eval(d->policy, &in, NULL, NULL, &dec);
+	if (dec.verdict == POLICY_DENY)
+		f |= TG_PAGE_FAIL_CLOSED;
+	if (!d->policy->allow_mode_off)
+		f |= TG_PAGE_MODE_OFF_REFUSED;
+	return f;
+}
+
+static void
+page_set(struct proc *p, uint32_t word, uint32_t flags)
+{
+	struct tg_verdict_page *vp = p->vpage;
+
+	if (vp == NULL || (vp->verdict == word && vp->flags == flags))
+		return;
+	__atomic_store_n(&vp->flags, flags, __ATOMIC_RELAXED);
+	__atomic_store_n(&vp->arg, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&vp->verdict, word, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&vp->seq, 1, __ATOMIC_RELEASE);
+}
+
+/* What a GPU launch asked now would get. */
+static void
+standing(struct tgd *d, struct policy_input *in, struct policy_decision *dec)
+{
+	struct rules_eval re = { &d->rules, tgd_mono_ns() };
+
+	in->kind = POLICY_GPU;
+	in->cost = 0;
+	in->tokens = 0;
+	in->now = tgd_now_ns();
+	in->unreachable = 0;
+	dec->lazy_reason = 1;
+	dec->states = NULL;
+	dec->cap = 0;
+	policy_eval(d->policy, in, rules_usage, &re, dec);
+}
+
+static void
+act(struct tgd *d, const struct job_target *t, const struct policy_decision *dec,
+    const char *what)
+{
+	const char *rule = dec->rule >= 0 ? d->policy->rules[dec->rule].name : "-";
+
+	if (dec->flags & POLICY_D_SHUTDOWN) {
+		if (jobs_terminate(&d->jobs, t, dec->grace_seconds,
+		    tgd_mono_ns()) == 0)
+			return;
+		log_warn("%s: shut down %s (rule %s)", __func__, what, rule);
+	} else if (dec->flags & POLICY_D_FREEZE) {
+		if (jobs_is_frozen(&d->jobs, t))
+			return;
+		if (jobs_freeze(&d->jobs, t) == 0)
+			log_info("%s: froze %s (rule %s)", __func__, what, rule);
+		else
+			log_warn("%s: freeze %s (rule %s)", __func__, what, rule);
+	} else if (jobs_is_frozen(&d->jobs, t)) {
+		if (jobs_thaw(&d->jobs, t) == 0)
+			log_info("%s: thawed %s", __func__, what);
+		else
+			log_warn("%s: thaw %s", __func__, what);
+	}
+}
+
+/* The run's cgroup, once tollctl has made it. */
+static int
+run_has_cgroup(const struct run *r)
+{
+	char path[PATH_MAX + 16];
+
+	if (r->cgroup[0] == '\0')
+		return 0;
+	snprintf(path, sizeof(path), "%s/cgroup.freeze", r->cgroup);
+	return access(path, F_OK) == 0;
+}
+
+static void
+scan_proc(struct tgd *d, struct proc *p)
+{
+	struct policy_decision dec;
+	struct policy_input in;
+	struct job_target t = { .pid = p->peer->pid, .pidfd = p->peer->pidfd };
+	char what[64];
+	uint32_t word;
+
+	proc_input(p, &in);
+	standing(d, &in, &dec);
+	word = dec.verdict == POLICY_DENY ? TG_DENY_ALL :
+	    dec.verdict == POLICY_PAUSE ? TG_PAUSE : TG_RUN;
+	page_set(p, word, policy_flags(d, &in));
+	/* A run with a cgroup is acted on as a whole (scan_run). */
+	if (p->dead || (p->run && run_has_cgroup(p->run)))
+		return;
+	snprintf(what, sizeof(what), "pid %d", (int)p->peer->pid);
+	act(d, &t, &dec, what);
+}
+
+static void
+scan_run(struct tgd *d, struct run *r)
+{
+	struct rules_input ri;
+	struct rules_subject s = { .tags = r->tags, .uid = r->owner,
+		.kind = POLICY_GPU };
+	struct policy_decision dec;
+	struct job_target t = { .pid = 0, .pidfd = -1 };
+	char what[64];
+
+	rules_input_fill(&ri, &s, tgd_now_ns());
+	ri.in.mode = POLICY_MODE_ENFORCE;
+	standing(d, &ri.in, &dec);
+	if (!(dec.flags & (POLICY_D_FREEZE | POLICY_D_SHUTDOWN)) &&
+	    r->cgroup[0] == '\0')
+		return;
+	if (!run_has_cgroup(r)) {
+		/* tollctl makes it just after RUN_BEGIN: look again soon */
+		if (dec.flags & (POLICY_D_FREEZE | POLICY_D_SHUTDOWN) &&
+		    r->cgroup[0] && retry_at_mono == 0)
+			retry_at_mono = tgd_mono_ns() + RETRY_NS;
+		return;
+	}
+	tg_strlcpy(t.cgroup, r->cgroup, sizeof(t.cgroup));
+	snprintf(what, sizeof(what), "run %.8s", r->token);
+	act(d, &t, &dec, what);
+}
+
+static void
+arm_timer(struct tgd *d)
+{
+	int64_t now = tgd_now_ns(), real = tgd_real_ns(), mono = tgd_mono_ns();
+	int64_t edge = policy_next_edge(d->policy, now);
+	int64_t due = jobs_next_due(&d->jobs);
+	int64_t at = real + IDLE_REARM_NS;
+	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+
+	if (edge > 0 && real + (edge - now) + MS < at)
+		at = real + (edge - now) + MS;
+	if (due > 0 && real + (due - mono) < at)
+		at = real + (due - mono);
+	if (retry_at_mono > 0 && real + (retry_at_mono - mono) < at)
+		at = real + (retry_at_mono - mono);
+	if (at <= real)
+		at = real + MS;
+	its.it_value.tv_sec = at / NS;
+	its.it_value.tv_nsec = at % NS;
+	if (timerfd_settime(d->ptimerfd, TFD_TIMER_ABSTIME |
+	    TFD_TIMER_CANCEL_ON_SET, &its, NULL) == -1)
+		log_warn("%s: timerfd_settime", __func__);
+}
+
+void
+enforce_scan(struct tgd *d)
+{
+	d->enforce_dirty = 0;
+	retry_at_mono = 0;
+	for (struct proc *p = d->procs_all; p; p = p->all_next)
+		scan_proc(d, p);
+	for (struct run *r = d->runs.all; r; r = r->all_next)
+		scan_run(d, r);
+	arm_timer(d);
+}
+
+void
+enforce_timer(struct tgd *d)
+{
+	uint64_t ticks;
+
+	if (read(d->ptimerfd, &ticks, sizeof(ticks)) == -1 &&
+	    errno == ECANCELED)
+		log_info("%s: the clock was set; re-evaluating", __func__);
+	jobs_tick(&d->jobs, tgd_mono_ns());
+	enforce_scan(d);
+}
+
+void
+enforce_clock_changed(struct tgd *d)
+{
+	enforce_scan(d);
+}
+
+/* ---- registrations and runs ---- */
+
+uint32_t
+enforce_register(struct tgd *d, struct proc *p, uint16_t version)
+{
+	struct rules_subject s = { .tags = p->tags, .uid = p->peer->uid,
+		.kind = POLICY_LLM };
+	struct policy_input in;
+	uint32_t f;
+
+	rules_input_fill(&p->ri, &s, tgd_now_ns());
+	proc_input(p, &in);
+	f = policy_flags(d, &in);
+	scan_proc(d, p);
+	/* a v1 shim reads the field as fail-closed when nonzero */
+	return version < 2 ? f & TG_REG_FAIL_CLOSED : f;
+}
+
+void
+enforce_proc_gone(struct tgd *d, struct proc *p)
+{
+	struct job_target t = { .pid = p->peer ? p->peer->pid : 0,
+		.pidfd = p->peer ? p->peer->pidfd : -1 };
+
+	if (t.pid > 0 && jobs_is_frozen(&d->jobs, &t))
+		jobs_thaw(&d->jobs, &t);
+}
+
+void
+enforce_run_begin(struct tgd *d, struct run *r, const struct peer *tollctl)
+{
+	if (tollctl->cgroup[0] == '\0' ||
+	    jobs_run_cgroup(tollctl->cgroup, r->token, r->cgroup,
+	    sizeof(r->cgroup)) == -1)
+		r->cgroup[0] = '\0';
+	scan_run(d, r);
+	arm_timer(d);
+}
+
+void
+enforce_run_end(struct tgd *d, struct run *r)
+{
+	struct job_target t = { .pid = 0, .pidfd = -1 };
+
+	if (r->cgroup[0] == '\0')
+		return;
+	tg_strlcpy(t.cgroup, r->cgroup, sizeof(t.cgroup));
+	if (jobs_is_frozen(&d->jobs, &t))
+		jobs_thaw(&d->jobs, &t);
+}
+
+/* ---- policy changes ---- */
+
+/* Outstanding reservations were counted under the old rules: count them
+ * under the new ones (their rate slots start empty). */
+static void
+recount_owner(struct tgd *d, struct proc *p)
+{
+	for (struct resv *r = p->owner.head; r; r = r->onext) {
+		struct policy_input in;
+		uint64_t set[POLICY_SET_WORDS];
+
+		proc_input(p, &in);
+		in.kind = POLICY_LLM;
+		in.model = r->model[0] ? r->model : NULL;
+		in.provider = r->provider[0] ? r->provider : NULL;
+		policy_match_set(d->policy, &in, set);
+		rules_counting(&d->rules, set, r->rules);
+		r->rules_gen = d->rules_gen;
+		r->rules_tokens = sat_tokens(r->est_input, r->max_output);
+		rules_reserve(&d->rules, r->rules, r->cost, r->rules_tokens, 0);
+	}
+}
+
+static void
+recount(struct tgd *d)
+{
+	for (struct proc *p = d->procs_all; p; p = p->all_next)
+		recount_owner(d, p);
+	for (struct orphan *o = d->orphans; o; o = o->next)
+		recount_owner(d, o->p);
+}
+
+void
+enforce_set_policy(struct tgd *d, struct policy *p)
+{
+	struct policy *old = d->policy;
+	char err[300];
+
+	rules_free(&d->rules);
+	d->policy = p;
+	d->rules_gen++;
+	if (rules_load(&d->rules, p, d->rlg, tgd_now_ns(), err,
+	    sizeof(err)) == -1)
+		log_warnx("%s: %s; the rules count from zero", __func__, err);
+	policy_free(old);
+	recount(d);
+	enforce_scan(d);
+}
+
+int
+enforce_init(struct tgd *d)
+{
+	d->admit.on_drop = on_drop;
+	d->admit.drop_arg = d;
+	if (jobs_init(&d->jobs, d->state_dir) == -1)
+		log_warn("%s: %s/frozen.json: what is frozen is not persisted",
+		    __func__, d->state_dir);
+	d->ptimerfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	return d->ptimerfd == -1 ? -1 : 0;
+}
+
+void
+enforce_exit(struct tgd *d)
+{
+	jobs_thaw_all(&d->jobs);
+}

@@ -1,0 +1,75 @@
+/*
+ * jobs.h — acting on a job's processes for the policy: freeze and thaw
+ * (pause windows with "freeze"), terminate (sandbox shutdown).
+ *
+ * A target is either a cgroup v2 directory that tollgate made for the job
+ * (`tollctl run`'s tollgate-run-TOKEN): cgroup.freeze, cgroup.kill, and
+ * SIGTERM to each member through a pidfd; or one process by pidfd
+ * (pidfd_send_signal SIGSTOP / SIGCONT / SIGTERM / SIGKILL). No signal is
+ * ever sent by bare pid. Never acted on: the daemon itself (its pid, or a
+ * cgroup holding the daemon's own cgroup) — refused with EPERM.
+ *
+ * What is frozen is persisted in STATE/frozen.json ({"version":1,
+ * "frozen":[{"cgroup":PATH} | {"pid":N,"start_time":TICKS}]}, written
+ * atomically on every change) so that a daemon that restarts after a crash
+ * thaws it (jobs_init); jobs_thaw_all at exit thaws everything. A pid entry
+ * is thawed only if /proc/PID/stat's start time still matches (the pid was
+ * not reused).
+ *
+ * Terminate: SIGTERM now (a frozen target is thawed first, else the signal
+ * waits), then SIGKILL when grace seconds have passed (jobs_tick), unless
+ * the target is empty/dead by then. Main thread only.
+ */
+#ifndef TGD_JOBS_H
+#define TGD_JOBS_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct job_target {
+	char cgroup[PATH_MAX];  /* absolute directory; "" = the process */
+	pid_t pid;              /* when cgroup is "" */
+	int pidfd;              /* the caller's pidfd of pid (not owned; -1 none) */
+};
+
+struct job_entry;
+
+struct jobs {
+	char state_path[PATH_MAX];      /* STATE/frozen.json */
+	char self_cgroup[PATH_MAX];     /* the daemon's own, absolute */
+	struct job_entry *frozen;       /* what we froze */
+	struct job_entry *dying;        /* SIGTERM sent, SIGKILL due */
+};
+
+/* Read STATE/frozen.json and thaw what a previous daemon left frozen,
+ * then start with nothing frozen. 0, or -1 when the state dir is unusable
+ * (errno; the jobs still work, unpersisted). */
+int jobs_init(struct jobs *J, const char *state_dir);
+
+/* Freeze / thaw; idempotent (a frozen target frozen again is a no-op).
+ * 0, or -1 with errno (EPERM for the daemon itself, ESRCH gone, …). */
+int jobs_freeze(struct jobs *J, const struct job_target *t);
+int jobs_thaw(struct jobs *J, const struct job_target *t);
+int jobs_is_frozen(const struct jobs *J, const struct job_target *t);
+
+/* SIGTERM now, SIGKILL after grace_s (0: at once). Idempotent while the
+ * kill is pending. 0 or -1 (errno). */
+int jobs_terminate(struct jobs *J, const struct job_target *t,
+    unsigned grace_s, int64_t mono_now);
+
+/* Send the SIGKILLs that are due. */
+void jobs_tick(struct jobs *J, int64_t mono_now);
+/* CLOCK_MONOTONIC ns of the next SIGKILL due, 0 when none. */
+int64_t jobs_next_due(const struct jobs *J);
+
+/* At exit: thaw everything, forget pending kills, empty the state file. */
+void jobs_thaw_all(struct jobs *J);
+
+/* The cgroup v2 directory `tollctl run` made for a run: <mount><cg of
+ * tollctl>/tollgate-run-<token>, from tollctl's "0::/path" cgroup line.
+ * 0 with buf filled (the directory may not exist yet), or -1. */
+int jobs_run_cgroup(const char *tollctl_cgroup, const char *token, char *buf,
+    size_t size);
+
+#endif
