@@ -297,6 +297,15 @@ rules_unreserve(struct rules *R, const uint64_t set[POLICY_SET_WORDS],
 
 /* ---- settlement ---- */
 
+/* t lies in c's stored span. Spans of one rule never overlap, so this
+ * is "t's span is the stored one", without working the span out. */
+static int
+in_span(const struct rule_usage *c, int64_t t)
+{
+	return c->spanned && ((c->from == 0 && c->to == 0) ||
+	    (t >= c->from && t < c->to));
+}
+
 /* Whether a record of event time t counts in rule i, moving the rule to
  * t's span when that is a later one (see the top of the file). */
 static int
@@ -305,10 +314,10 @@ follow(struct rules *R, int i, int64_t t, int64_t now)
 	struct rule_usage *c = &R->u[i];
 	int64_t from, to;
 
+	if (in_span(c, t))
+		return 1;
 	if (!policy_rule_span(R->pol, i, t, &from, &to))
 		return 0;               /* outside the rule's window */
-	if (c->spanned && from == c->from && to == c->to)
-		return 1;
 	if (from > now || (c->spanned && from < c->from))
 		return 0;               /* not begun yet / an earlier span */
 	roll(c, from, to);
@@ -360,7 +369,6 @@ rules_unsettle(struct rules *R, const struct rules_subject *s,
 {
 	struct rules_input ri;
 	uint64_t set[POLICY_SET_WORDS];
-	int64_t from, to;
 
 	if (R->n == 0)
 		return;
@@ -369,9 +377,7 @@ rules_unsettle(struct rules *R, const struct rules_subject *s,
 	for (int i = -1; (i = next_bit(set, i, R->n)) >= 0;) {
 		struct rule_usage *c = &R->u[i];
 
-		if (!c->counts || is_rate(R, i) || !c->spanned ||
-		    !policy_rule_span(R->pol, i, event_time, &from, &to) ||
-		    from != c->from || to != c->to)
+		if (!c->counts || is_rate(R, i) || !in_span(c, event_time))
 			continue;       /* it was counted nowhere we still hold */
 		c->spent = sub0(c->spent, pos(cost));
 		c->tokens = sub0(c->tokens, pos(tokens));
@@ -398,9 +404,7 @@ load_row(void *arg, const struct ledger_scan_row *row)
 	for (int i = -1; (i = next_bit(set, i, R->n)) >= 0;) {
 		struct rule_usage *c = &R->u[i];
 
-		if (!c->counts || !c->spanned || is_rate(R, i))
-			continue;
-		if (!(c->from == 0 && c->to == 0) && (t < c->from || t >= c->to))
+		if (!c->counts || is_rate(R, i) || !in_span(c, t))
 			continue;       /* another span than the current one */
 		c->spent = sat_add(c->spent, pos(row->cost_nano_usd));
 		c->tokens = sat_add(c->tokens, tokens);

@@ -8,7 +8,10 @@
  *                   (policy_rule_span): counted when the record is
  *                   submitted to the ledger, taken back if the ledger
  *                   says the id was a repeat (rules_unsettle). A record
- *                   of an earlier span (a late replay) counts nowhere.
+ *                   of an earlier span (a late replay) counts nowhere;
+ *                   one of a later span moves the rule on to it first;
+ *                   one of a span not begun at `now` (a wrong clock)
+ *                   counts nowhere, so no record can wipe a budget.
  *   reserved        cost and tokens (est input + max output) of admissions
  *                   allowed and not yet settled, released or expired.
  *   concurrent      those admissions' count.
@@ -17,6 +20,8 @@
  * policy_eval sees spent = spent + reserved, tokens = tokens + reserved
  * tokens, rpm, tpm, concurrent. When a rule's span moves on (a new day, a
  * new window), spent and tokens restart at 0; reserved stays (in flight).
+ * policy_eval is the authority on now: a span it asks about that differs
+ * from the stored one becomes the rule's span.
  *
  * At start and on every policy change, rules_load sums the ledger's raw
  * records of each rule's current span (records older than the retention
@@ -83,8 +88,11 @@ void rules_input_fill(struct rules_input *ri, const struct rules_subject *s,
     int64_t now);
 
 /* Build the counters for pol at now (realtime ns), summing the ledger's
- * records of every counting rule's current span. 0, or -1 with err (the
- * counters are then empty but usable). */
+ * records of every counting rule's current span (one ledger_scan from the
+ * earliest span start; all records when a "total" sandbox counts; lg
+ * NULL: none). R is overwritten: rules_free the old counters first. The
+ * user name cache is emptied (passwd may have changed). 0, or -1 with err
+ * (the counters are then empty but usable). */
 int rules_load(struct rules *R, const struct policy *pol, struct ledger *lg,
     int64_t now, char *err, size_t errlen);
 void rules_free(struct rules *R);
@@ -112,7 +120,11 @@ void rules_unreserve(struct rules *R, const uint64_t set[POLICY_SET_WORDS],
 /* A record submitted (settle) or found to be a repeat (unsettle): matched
  * against every rule, added to the spans holding event_time, and its
  * tokens to the rate slots of mono. Returns 1 when a rule with a hard
- * limit (budget, sandbox) reached its limit through it, else 0. */
+ * limit (budget, sandbox) reached its limit through it (spent + reserved
+ * >= limit after, not before), else 0: unreserve the admission the record
+ * settles before, or its cost counts twice for that test. unsettle leaves
+ * the rate slots alone (the slot of the settlement is not known; a
+ * minute's overcount is the safe side). */
 int rules_settle(struct rules *R, const struct rules_subject *s,
     int64_t event_time, tg_nano_usd cost, int64_t tokens, int64_t now,
     int64_t mono);
@@ -120,7 +132,9 @@ void rules_unsettle(struct rules *R, const struct rules_subject *s,
     int64_t event_time, tg_nano_usd cost, int64_t tokens, int64_t now);
 
 /* Usage of rule i at now for display (tollctl status): its span and the
- * sums policy_eval would see. 0, or -1 when the rule counts nothing. */
+ * sums policy_eval would see (moving the rule to the span of now, as
+ * policy_eval would). A token_quota outside its window: 0 with from = to
+ * = 0 and only concurrent set. -1 when the rule counts nothing. */
 int rules_peek(struct rules *R, int rule, int64_t now, int64_t mono,
     int64_t *from, int64_t *to, struct policy_usage *u);
 
