@@ -429,7 +429,8 @@ enforce_proc_gone(struct tgd *d, struct proc *p)
 	struct job_target t = { .pid = p->peer ? p->peer->pid : 0,
 		.pidfd = p->peer ? p->peer->pidfd : -1 };
 
-	if (t.pid > 0 && jobs_is_frozen(&d->jobs, &t))
+	/* a no-op unless we froze it; forgets an exited one's entry too */
+	if (t.pid > 0)
 		jobs_thaw(&d->jobs, &t);
 }
 

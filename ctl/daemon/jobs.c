@@ -33,7 +33,7 @@ job_entry_free(struct job_entry *e)
 	if (e == NULL)
 		return;
 	if (e->pidfd >= 0)
-		;
+		close(e->pidfd);
 	free(e);
 }
 
@@ -277,7 +277,8 @@ jobs_freeze(struct jobs *J, const struct job_target *t)
 		errno = saved;
 		return -1;
 	}
-	log_info("%s: froze %s", __func__, entry_name(e));
+	/* the caller logs it with the rule that asked */
+	log_debug("%s: froze %s", __func__, entry_name(e));
 	return 0;
 }
 
@@ -297,11 +298,9 @@ jobs_thaw(struct jobs *J, const struct job_target *t)
 	}
 	e = *link;
 	/* a job that ended while frozen is thawed as far as we care */
-	if (entry_freeze(e, 0) == -1 && errno != ESRCH) {
-		log_warn("%s: %s", __func__, entry_name(e));
-		return -1;
-	}
-	log_info("%s: thawed %s", __func__, entry_name(e));
+	if (entry_freeze(e, 0) == -1 && errno != ESRCH)
+		return -1;      /* kept, for jobs_thaw_all; the caller logs */
+	log_debug("%s: thawed %s", __func__, entry_name(e));
 	*link = e->next;
 	job_entry_free(e);
 	(void)jobs_state_save(J);

@@ -9,8 +9,8 @@ set -u
 command -v python3 >/dev/null || { echo "python3 is missing"; exit 77; }
 . "$(dirname "$0")/cli_common.inc"
 
-# fake MODE: "v2" replies OK with version 2; "fail" replies FAIL code 2
-# (bad version) with version 1; "junk" replies garbage.
+# fake MODE: "v9" replies OK with version 9; "fail" replies FAIL code 2
+# (bad version) in the version it was asked in; "junk" replies garbage.
 fake() {
 	python3 - "$T/fake.sock" "$1" <<'PY' &
 import socket, struct, sys
@@ -21,11 +21,11 @@ while True:
     c, _ = s.accept()
     pkt = c.recv(65536)
     magic, ver, typ, ln, seq = struct.unpack("<IHHII", pkt[:16])
-    if mode == "v2":
-        c.send(struct.pack("<IHHII", 0x54474c31, 2, 40, 0, seq))
+    if mode == "v9":
+        c.send(struct.pack("<IHHII", 0x54474c31, 9, 40, 0, seq))
     elif mode == "fail":
         body = struct.pack("<I", 2) + b"unsupported protocol version".ljust(124, b"\0")
-        c.send(struct.pack("<IHHII", 0x54474c31, 1, 41, len(body), seq) + body)
+        c.send(struct.pack("<IHHII", 0x54474c31, ver, 41, len(body), seq) + body)
     else:
         c.send(b"HTTP/1.0 400 Bad Request\r\n\r\n")
     c.close()
@@ -36,24 +36,24 @@ PY
 }
 stop() { kill "$D"; wait "$D" 2>/dev/null; D=; rm -f "$T/fake.sock"; }
 
-fake v2
+fake v9
 $B/tollctl --socket "$T/fake.sock" status 2>"$T/err"
 rc=$?
-[ $rc = 3 ] || fail "v2: exit $rc, want 3"
-[ "$(cat "$T/err")" = "tollctl: the daemon on $T/fake.sock speaks protocol version 2, this tollctl speaks 1 (use matching tollctl and tollgated)" ] ||
-	fail "v2: $(cat "$T/err")"
+[ $rc = 3 ] || fail "v9: exit $rc, want 3"
+[ "$(cat "$T/err")" = "tollctl: the daemon on $T/fake.sock speaks protocol version 9, this tollctl speaks 2 (use matching tollctl and tollgated)" ] ||
+	fail "v9: $(cat "$T/err")"
 # run gives the same status and starts no command
 TOLLGATE_SOCKET=$T/fake.sock $B/tollctl run -- touch "$T/ran" 2>/dev/null
 rc=$?
-[ $rc = 3 ] || fail "run v2: exit $rc, want 3"
-[ -e "$T/ran" ] && fail "run v2: the command ran"
+[ $rc = 3 ] || fail "run v9: exit $rc, want 3"
+[ -e "$T/ran" ] && fail "run v9: the command ran"
 stop
 
 fake fail
 $B/tollctl --socket "$T/fake.sock" report 2>"$T/err"
 rc=$?
 [ $rc = 3 ] || fail "fail: exit $rc, want 3"
-[ "$(cat "$T/err")" = "tollctl: the daemon on $T/fake.sock does not accept protocol version 1: unsupported protocol version (use matching tollctl and tollgated)" ] ||
+[ "$(cat "$T/err")" = "tollctl: the daemon on $T/fake.sock does not accept protocol version 2: unsupported protocol version (use matching tollctl and tollgated)" ] ||
 	fail "fail: $(cat "$T/err")"
 stop
 
