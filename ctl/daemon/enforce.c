@@ -265,8 +265,8 @@ standing(struct tgd *d, struct policy_input *in, struct policy_decision *dec)
 }
 
 static void
-act(struct tgd *d, const struct job_target *t, const struct policy_decision *dec,
-    const char *what)
+act(struct tgd *d, const struct job_target *t,
+    const struct policy_decision *dec, const char *what)
 {
 	const char *rule = dec->rule >= 0 ? d->policy->rules[dec->rule].name : "-";
 

@@ -32,7 +32,10 @@ rc=$?
 [ "$(cat "$T/out1")" = "allowed=2 refused=3" ] || fail "(1) job printed '$(cat "$T/out1")'"
 [ -s "$T/done" ] || fail "(1) the job was killed before it finished its requests"
 grep -q "(the command's was 137)" "$T/err1" || fail "(1) not killed by SIGKILL: $(cat "$T/err1")"
-grep -q "jobs_terminate.*SIGTERM\|SIGTERM" "$T/daemon.log" || fail "(1) no SIGTERM logged"
+grep -q "^tollgated: jobs_terminate: SIGTERM to $CGMOUNT/.*tollgate-run-[0-9a-f]*, SIGKILL in 1s$" \
+	"$T/daemon.log" || fail "(1) no SIGTERM with a 1 s grace logged"
+grep -q "^tollgated: jobs_tick: $CGMOUNT/.*tollgate-run-[0-9a-f]* outlived its grace period: killed$" \
+	"$T/daemon.log" || fail "(1) no SIGKILL after the grace logged"
 [ "$(sql "SELECT count(*), sum(cost_nano_usd) FROM records WHERE decision != 'deny'")" = "2|9000000" ] ||
 	fail "(1) allowed records: $(sql "SELECT count(*), sum(cost_nano_usd) FROM records")"
 [ "$(sql "SELECT count(*), min(rule), max(rule) FROM records WHERE decision = 'deny'")" = "3|demo-sandbox|demo-sandbox" ] ||
