@@ -239,6 +239,9 @@ void record_refused(struct tgd *d, struct proc *p, const struct tg_admit *a,
 void record_expired(struct tgd *d, struct proc *p, const struct resv *r);
 void record_collect(struct tgd *d);
 void record_drain(struct tgd *d); /* at exit: flush, collect */
+/* Wait (bounded) until every record handed to the writer is committed and
+ * settled; returns how many are still in flight. */
+size_t record_wait_committed(struct tgd *d, int64_t timeout_ns);
 
 /* status.c — STATUS and TOP documents */
 json_t *status_json(struct tgd *d, uid_t uid);

@@ -236,7 +236,7 @@ on_report(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 	json_t *doc;
 
 	q.since_ns = r->since_ns;
-	q.until_ns = r->until_ns ? r->until_ns : tgd_now_ns();
+	q.until_ns = r->until_ns ? r->until_ns : tgd_real_ns();
 	q.by = r->by;
 	q.run = r->run;
 	/* DESIGN.md: a non-root user's reports show only that user's rows. */
@@ -369,7 +369,7 @@ dispatch_run_finish(struct tgd *d, struct run *r)
 	char err[200] = "";
 	json_t *doc;
 
-	q.until_ns = tgd_now_ns() + 1;
+	q.until_ns = tgd_real_ns() + 1;
 	q.by = "model";
 	q.run = r->token;
 	q.has_uid = r->end_uid != 0;

@@ -37,6 +37,7 @@
 #define MS 1000000LL
 #define IDLE_REARM_NS (3600 * NS)   /* no edge: still catch clock steps */
 #define RETRY_NS (250 * MS)         /* a run's cgroup not there yet */
+#define RUN_CGROUP_WAIT_NS (5 * NS) /* … for at most this long */
 
 /* policy_eval's per-rule states, for the reservation's rule set. The
  * main thread is the only caller. */
@@ -247,108 +248,171 @@ page_set(struct proc *p, uint32_t word, uint32_t flags)
 	__atomic_add_fetch(&vp->seq, 1, __ATOMIC_RELEASE);
 }
 
-/* What a GPU launch asked now would get. */
-static void
-standing(struct tgd *d, struct policy_input *in, struct policy_decision *dec)
-{
-	struct rules_eval re = { &d->rules, tgd_mono_ns() };
+/* What a job should get now. The page word is the verdict a GPU launch
+ * asked now would get. Freeze and shutdown come from EVERY matching rule,
+ * for both kinds of request, so that a stronger rule (a spent team budget
+ * denying everything) never hides a pause's freeze or a spent sandbox.
+ * Selectors on model or provider cannot match here: no request is named. */
+struct standing {
+	enum policy_verdict gpu;
+	int freeze, shutdown;
+	uint32_t grace;                 /* the shortest of the spent sandboxes */
+	const char *freeze_rule, *shutdown_rule;
+};
 
-	in->kind = POLICY_GPU;
-	in->cost = 0;
-	in->tokens = 0;
-	in->now = tgd_now_ns();
-	in->unreachable = 0;
-	dec->lazy_reason = 1;
-	dec->states = NULL;
-	dec->cap = 0;
-	policy_eval(d->policy, in, rules_usage, &re, dec);
+static void
+standing_rules(struct tgd *d, const struct policy_decision *dec,
+    struct standing *s)
+{
+	for (int i = 0; i < dec->nstates; i++) {
+		const struct policy_rule_state *st = &dec->states[i];
+		const struct policy_rule *r = &d->policy->rules[st->rule];
+
+		if (r->kind == POLICY_K_PAUSE && r->freeze &&
+		    st->verdict != POLICY_ALLOW && !s->freeze) {
+			s->freeze = 1;
+			s->freeze_rule = r->name;
+		}
+		if (r->kind == POLICY_K_SANDBOX && st->verdict == POLICY_DENY &&
+		    (!s->shutdown || r->grace_seconds < s->grace)) {
+			s->shutdown = 1;
+			s->grace = r->grace_seconds;
+			s->shutdown_rule = r->name;
+		}
+	}
 }
 
 static void
-act(struct tgd *d, const struct job_target *t,
-    const struct policy_decision *dec, const char *what)
+standing(struct tgd *d, const struct policy_input *base, struct standing *s)
 {
-	const char *rule = dec->rule >= 0 ? d->policy->rules[dec->rule].name : "-";
+	struct rules_eval re = { &d->rules, tgd_mono_ns() };
+	struct policy_decision dec = { .lazy_reason = 1, .states = states,
+		.cap = POLICY_MAX_RULES };
+	struct policy_input in = *base;
 
-	if (dec->flags & POLICY_D_SHUTDOWN) {
-		if (jobs_terminate(&d->jobs, t, dec->grace_seconds,
-		    tgd_mono_ns()) == 0)
-			return;
-		log_warn("%s: shut down %s (rule %s)", __func__, what, rule);
-	} else if (dec->flags & POLICY_D_FREEZE) {
+	memset(s, 0, sizeof(*s));
+	in.cost = 0;
+	in.tokens = 0;
+	in.now = tgd_now_ns();
+	in.unreachable = 0;
+	for (int k = 0; k < 2; k++) {
+		in.kind = k == 0 ? POLICY_GPU : POLICY_LLM;
+		policy_eval(d->policy, &in, rules_usage, &re, &dec);
+		if (k == 0)
+			s->gpu = dec.verdict;
+		standing_rules(d, &dec, s);
+	}
+}
+
+/* Returns 1 when a kill may have become due (the timer must know). */
+static int
+act(struct tgd *d, const struct job_target *t, const struct standing *s,
+    const char *what)
+{
+	if (s->shutdown) {
+		if (jobs_terminate(&d->jobs, t, s->grace, tgd_mono_ns()) == -1)
+			log_warn("%s: shut down %s (rule %s)", __func__, what,
+			    s->shutdown_rule);
+		return 1;
+	}
+	if (s->freeze) {
 		if (jobs_is_frozen(&d->jobs, t))
-			return;
-		if (jobs_freeze(&d->jobs, t) == 0)
-			log_info("%s: froze %s (rule %s)", __func__, what, rule);
-		else
-			log_warn("%s: freeze %s (rule %s)", __func__, what, rule);
+			return 0;
+		if (jobs_freeze(&d->jobs, t) == -1)
+			log_warn("%s: freeze %s (rule %s)", __func__, what,
+			    s->freeze_rule);
+		else if (jobs_is_frozen(&d->jobs, t))
+			log_info("%s: froze %s (rule %s)", __func__, what,
+			    s->freeze_rule);
 	} else if (jobs_is_frozen(&d->jobs, t)) {
 		if (jobs_thaw(&d->jobs, t) == 0)
 			log_info("%s: thawed %s", __func__, what);
 		else
 			log_warn("%s: thaw %s", __func__, what);
 	}
+	return 0;
 }
 
-/* The run's cgroup, once tollctl has made it. */
+/* The run's cgroup, once tollctl has made it — and made it as the run's
+ * owner: a cgroup of the same name made by someone else is not ours to
+ * freeze or kill. */
 static int
 run_has_cgroup(const struct run *r)
 {
 	char path[PATH_MAX + 16];
+	struct stat st;
 
 	if (r->cgroup[0] == '\0')
 		return 0;
 	snprintf(path, sizeof(path), "%s/cgroup.freeze", r->cgroup);
-	return access(path, F_OK) == 0;
+	return stat(r->cgroup, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    st.st_uid == r->owner && access(path, F_OK) == 0;
 }
 
-static void
+/* p lives inside its run's cgroup (or one below it). */
+static int
+in_run_cgroup(const struct proc *p)
+{
+	const char *rel = p->run ? p->run->cgroup_rel : "";
+	size_t n = strlen(rel);
+
+	return n > 0 && run_has_cgroup(p->run) &&
+	    strncmp(p->peer->cgroup, rel, n) == 0 &&
+	    (p->peer->cgroup[n] == '\0' || p->peer->cgroup[n] == '/');
+}
+
+static int
 scan_proc(struct tgd *d, struct proc *p)
 {
-	struct policy_decision dec;
-	struct policy_input in;
 	struct job_target t = { .pid = p->peer->pid, .pidfd = p->peer->pidfd };
+	struct policy_input in;
+	struct standing s;
 	char what[64];
 	uint32_t word;
 
 	proc_input(p, &in);
-	standing(d, &in, &dec);
-	word = dec.verdict == POLICY_DENY ? TG_DENY_ALL :
-	    dec.verdict == POLICY_PAUSE ? TG_PAUSE : TG_RUN;
+	standing(d, &in, &s);
+	word = s.gpu == POLICY_DENY ? TG_DENY_ALL :
+	    s.gpu == POLICY_PAUSE ? TG_PAUSE : TG_RUN;
 	page_set(p, word, policy_flags(d, &in));
-	/* A run with a cgroup is acted on as a whole (scan_run). */
-	if (p->dead || (p->run && run_has_cgroup(p->run)))
-		return;
+	/* Observe and allowed-off processes are never acted on; a run with
+	 * a cgroup is acted on as a whole (scan_run). */
+	if (p->dead || !enforce_enforced(d, p) || in_run_cgroup(p))
+		return 0;
 	snprintf(what, sizeof(what), "pid %d", (int)p->peer->pid);
-	act(d, &t, &dec, what);
+	return act(d, &t, &s, what);
 }
 
-static void
+static int
 scan_run(struct tgd *d, struct run *r)
 {
 	struct rules_input ri;
-	struct rules_subject s = { .tags = r->tags, .uid = r->owner,
+	struct rules_subject subj = { .tags = r->tags, .uid = r->owner,
 		.kind = POLICY_GPU };
-	struct policy_decision dec;
 	struct job_target t = { .pid = 0, .pidfd = -1 };
+	struct standing s;
 	char what[64];
 
-	rules_input_fill(&ri, &s, tgd_now_ns());
+	if (r->cgroup[0] == '\0' || r->shut_down)
+		return 0;
+	rules_input_fill(&ri, &subj, tgd_now_ns());
 	ri.in.mode = POLICY_MODE_ENFORCE;
-	standing(d, &ri.in, &dec);
-	if (!(dec.flags & (POLICY_D_FREEZE | POLICY_D_SHUTDOWN)) &&
-	    r->cgroup[0] == '\0')
-		return;
+	standing(d, &ri.in, &s);
 	if (!run_has_cgroup(r)) {
-		/* tollctl makes it just after RUN_BEGIN: look again soon */
-		if (dec.flags & (POLICY_D_FREEZE | POLICY_D_SHUTDOWN) &&
-		    r->cgroup[0] && retry_at_mono == 0)
+		/* tollctl makes it just after RUN_BEGIN: look again soon, for
+		 * a few seconds; then the run has none (its processes are
+		 * acted on one by one) */
+		if (tgd_mono_ns() - r->begun_mono > RUN_CGROUP_WAIT_NS)
+			r->cgroup[0] = r->cgroup_rel[0] = '\0';
+		else if ((s.freeze || s.shutdown) && retry_at_mono == 0)
 			retry_at_mono = tgd_mono_ns() + RETRY_NS;
-		return;
+		return 0;
 	}
 	tg_strlcpy(t.cgroup, r->cgroup, sizeof(t.cgroup));
 	snprintf(what, sizeof(what), "run %.8s", r->token);
-	act(d, &t, &dec, what);
+	if (s.shutdown)
+		r->shut_down = 1;       /* once: its cgroup is killed */
+	return act(d, &t, &s, what);
 }
 
 static void
@@ -381,9 +445,9 @@ enforce_scan(struct tgd *d)
 	d->enforce_dirty = 0;
 	retry_at_mono = 0;
 	for (struct proc *p = d->procs_all; p; p = p->all_next)
-		scan_proc(d, p);
+		(void)scan_proc(d, p);
 	for (struct run *r = d->runs.all; r; r = r->all_next)
-		scan_run(d, r);
+		(void)scan_run(d, r);
 	arm_timer(d);
 }
 
@@ -418,7 +482,8 @@ enforce_register(struct tgd *d, struct proc *p, uint16_t version)
 	rules_input_fill(&p->ri, &s, tgd_now_ns());
 	proc_input(p, &in);
 	f = policy_flags(d, &in);
-	scan_proc(d, p);
+	if (scan_proc(d, p))
+		arm_timer(d);   /* a SIGKILL is due after the grace */
 	/* a v1 shim reads the field as fail-closed when nonzero */
 	return version < 2 ? f & TG_REG_FAIL_CLOSED : f;
 }
@@ -434,13 +499,31 @@ enforce_proc_gone(struct tgd *d, struct proc *p)
 		jobs_thaw(&d->jobs, &t);
 }
 
+/* tollctl makes the run's cgroup after RUN_BEGIN: one that exists
+ * already was made by someone else (a token read off the cgroup tree) and
+ * is never taken. */
 void
 enforce_run_begin(struct tgd *d, struct run *r, const struct peer *tollctl)
 {
+	struct stat st;
+	int n;
+
+	r->begun_mono = tgd_mono_ns();
+	r->cgroup[0] = r->cgroup_rel[0] = '\0';
 	if (tollctl->cgroup[0] == '\0' ||
 	    jobs_run_cgroup(tollctl->cgroup, r->token, r->cgroup,
 	    sizeof(r->cgroup)) == -1)
+		return;
+	if (stat(r->cgroup, &st) == 0) {
+		log_warnx("%s: %s exists before its run began; not used",
+		    __func__, r->cgroup);
 		r->cgroup[0] = '\0';
+		return;
+	}
+	n = snprintf(r->cgroup_rel, sizeof(r->cgroup_rel), "%s/tollgate-run-%s",
+	    strcmp(tollctl->cgroup, "/") == 0 ? "" : tollctl->cgroup, r->token);
+	if (n < 0 || (size_t)n >= sizeof(r->cgroup_rel))
+		r->cgroup[0] = r->cgroup_rel[0] = '\0';
 	scan_run(d, r);
 	arm_timer(d);
 }
@@ -489,12 +572,39 @@ recount(struct tgd *d)
 		recount_owner(d, o->p);
 }
 
+/* The same rules in the same order (a SIGHUP meant for the prices): the
+ * counters stay as they are. */
+static int
+same_policy(const struct policy *a, const struct policy *b)
+{
+	char *x = policy_show(a), *y = policy_show(b);
+	int same = x && y && strcmp(x, y) == 0;
+
+	free(x);
+	free(y);
+	return same;
+}
+
 void
 enforce_set_policy(struct tgd *d, struct policy *p)
 {
 	struct policy *old = d->policy;
 	char err[300];
+	size_t left;
 
+	if (old && same_policy(old, p)) {
+		d->policy = p;
+		d->rules.pol = p;
+		policy_free(old);
+		enforce_scan(d);
+		return;
+	}
+	/* The counters are rebuilt from the ledger: what is on its way
+	 * there must be in it first, or it would be missed (and a repeat
+	 * settling later subtracted). */
+	if (old && (left = record_wait_committed(d, 5 * NS)) > 0)
+		log_warnx("%s: %zu records still in flight are not counted by "
+		    "the new rules", __func__, left);
 	rules_free(&d->rules);
 	d->policy = p;
 	d->rules_gen++;

@@ -280,8 +280,10 @@ retain(struct tgd *d)
 {
 	int64_t keep = (int64_t)d->retention_days * 86400LL * 1000000000LL;
 
+	/* the real clock, even under --fake-clock: records are kept by
+	 * their real age */
 	if (d->retention_days > 0 &&
-	    ledger_retain(d->rlg, tgd_now_ns() - keep) == -1)
+	    ledger_retain(d->rlg, tgd_real_ns() - keep) == -1)
 		log_warnx("retention: deleting old raw records failed");
 }
 

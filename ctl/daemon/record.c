@@ -552,13 +552,10 @@ record_collect(struct tgd *d)
 	backlog_flush(d);
 }
 
-/* At exit: everything handed over is committed and acknowledged before the
- * writer stops. Bounded: a writer that cannot commit (disk gone) leaves
- * the clients' spools to replay. */
-void
-record_drain(struct tgd *d)
+size_t
+record_wait_committed(struct tgd *d, int64_t timeout_ns)
 {
-	int64_t deadline = tgd_mono_ns() + 30LL * 1000000000LL;
+	int64_t deadline = tgd_mono_ns() + timeout_ns;
 	struct pollfd pf = { .fd = ledger_writer_fd(d->writer), .events = POLLIN };
 
 	while (d->recs.tab.n > 0 && tgd_mono_ns() < deadline) {
@@ -566,7 +563,16 @@ record_drain(struct tgd *d)
 		poll(&pf, 1, 100);
 		record_collect(d);
 	}
-	if (d->recs.tab.n > 0)
+	return d->recs.tab.n;
+}
+
+/* At exit: everything handed over is committed and acknowledged before the
+ * writer stops. Bounded: a writer that cannot commit (disk gone) leaves
+ * the clients' spools to replay. */
+void
+record_drain(struct tgd *d)
+{
+	if (record_wait_committed(d, 30LL * 1000000000LL) > 0)
 		log_warnx("%s: %zu records not committed at exit", __func__,
 		    d->recs.tab.n);
 }

@@ -147,11 +147,13 @@ roll(struct rule_usage *c, int64_t from, int64_t to)
 	c->tokens = 0;
 }
 
-/* A budget or sandbox rule with a hard limit that spent + reserved has
- * reached. */
+/* A rule whose hard limit spent + reserved (budget, sandbox) or tokens +
+ * reserved tokens (token_quota) has reached: standing verdicts change. */
 static int
 at_limit(const struct policy_rule *r, const struct rule_usage *c)
 {
+	if (r->kind == POLICY_K_TOKEN_QUOTA)
+		return sat_add(c->tokens, c->reserved_tokens) >= r->max_tokens;
 	return (r->kind == POLICY_K_BUDGET || r->kind == POLICY_K_SANDBOX) &&
 	    r->limit > 0 && sat_add(c->spent, c->reserved) >= r->limit;
 }

@@ -120,8 +120,9 @@ void rules_unreserve(struct rules *R, const uint64_t set[POLICY_SET_WORDS],
 /* A record submitted (settle) or found to be a repeat (unsettle): matched
  * against every rule, added to the spans holding event_time, and its
  * tokens to the rate slots of mono. Returns 1 when a rule with a hard
- * limit (budget, sandbox) reached its limit through it (spent + reserved
- * >= limit after, not before), else 0: unreserve the admission the record
+ * limit (budget, sandbox: spent + reserved >= limit; token_quota: tokens
+ * + reserved tokens >= max) reached it through this record (after, not
+ * before), else 0: unreserve the admission the record
  * settles before, or its cost counts twice for that test. unsettle leaves
  * the rate slots alone (the slot of the settlement is not known; a
  * minute's overcount is the safe side). */

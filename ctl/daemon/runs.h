@@ -41,6 +41,9 @@ struct run {
 	/* The cgroup `tollctl run` makes for CMD (jobs_run_cgroup), "" when
 	 * unknown: what a pause freezes and a sandbox shutdown kills. */
 	char cgroup[PATH_MAX];
+	char cgroup_rel[PATH_MAX];  /* the same below the mount ("/a/b/…") */
+	int64_t begun_mono;      /* RUN_BEGIN, CLOCK_MONOTONIC */
+	int shut_down;           /* a sandbox shutdown was started */
 	int refs;
 	int in_table;
 	/* A RUN_END waiting for in-flight records: who to answer. */

@@ -5,14 +5,18 @@
 # exits, and thawed by the next daemon after a crash. The daemon's wall
 # clock is injected (--fake-clock; SIGUSR1 re-reads it as a clock step),
 # so the window "09:00–18:00 Mon–Fri" is moved to now without sleeping
-# for hours. Needs root and cgroup v2 (CI has both).
+# for hours. The job also lacks a required tag: that rule (first in the
+# file, a deny) must not hide the pause's freeze (regression: standing
+# verdicts took freeze and shutdown from the winning rule only). Needs
+# root and cgroup v2 (CI has both).
 . "$(dirname "$0")/enforce_common.inc"
 need_cgroup
 CTL=$B/tollctl
 
 cat >"$T/p.json" <<'JSON'
 {"schema_version": 1, "timezone": "UTC",
- "rules": [{"name": "batch-hours", "kind": "pause",
+ "rules": [{"name": "need-owner", "kind": "require_tags", "tags": ["owner"]},
+           {"name": "batch-hours", "kind": "pause",
             "match": {"purpose": "batch"},
             "window": {"from": "09:00", "to": "18:00",
                        "days": ["mon", "tue", "wed", "thu", "fri"]},

@@ -59,6 +59,24 @@ TOLLGATE_TAGS=sandbox=demo LD_PRELOAD=$B/libtollgate.so \
 	"$B/tests/progs/admit_once" openai gpt-4o 10 10 >"$T/v2" || rc=$?
 [ "$rc" = 143 ] || fail "(2b) exit $rc, want 143 (SIGTERM): $(cat "$T/v2")"
 
+# (2c) … and one that ignores SIGTERM gets SIGKILL after the grace
+# (regression: a shutdown begun at registration never re-armed the timer)
+# (a long-lived process: it reads commands from a FIFO we hold open)
+mkfifo "$T/in"
+TOLLGATE_TAGS=sandbox=demo LD_PRELOAD=$B/libtollgate.so sh -c 'trap "" TERM
+	exec "$1" openai gpt-4o 10 10' sh "$B/tests/progs/shim_admit_loop" \
+	<"$T/in" >"$T/v2c" &
+P=$!
+exec 9>"$T/in"
+echo admit >&9
+wait_for "the SIGKILL of (2c)" '! kill -0 $P 2>/dev/null'
+rc=0
+wait $P || rc=$?
+exec 9>&-
+[ "$rc" = 137 ] || fail "(2c) exit $rc, want 137 (SIGKILL): $(cat "$T/v2c")"
+grep -q "^admit decision=2 rule=demo-sandbox from_daemon=1 " "$T/v2c" ||
+	fail "(2c) verdict: $(cat "$T/v2c")"
+
 # (3) other tags are not in the sandbox
 TOLLGATE_TAGS=sandbox=other LD_PRELOAD=$B/libtollgate.so \
 	"$B/tests/progs/admit_once" openai gpt-4o 1000 200 >"$T/v3"
