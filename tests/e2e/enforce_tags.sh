@@ -26,8 +26,10 @@ v=$(admit "team=search,purpose=batch" | head -1)
 [ "$v" = "decision=allow delay_ms=0 rule=- from_daemon=1 reason=" ] || fail "deny, team given: '$v'"
 v=$(admit "team=" | head -1)
 case $v in "decision=deny "*"rule=need-team "*) ;; *) fail "a malformed TOLLGATE_TAGS is no tags: '$v'";; esac
-[ "$(sql "SELECT count(*) FROM records WHERE decision = 'deny' AND rule = 'need-team'")" = 2 ] ||
-	fail "refused records: $(sql 'SELECT decision, rule, tags FROM records')"
+# refused records are written by the daemon after the verdict went out
+wait_for "2 refused records" \
+	'[ "$(sql "SELECT count(*) FROM records WHERE decision = '"'deny'"' AND rule = '"'need-team'"'")" = 2 ]'
+
 [ "$(sql "SELECT count(*), sum(cost_nano_usd) FROM records WHERE decision != 'deny'")" = "1|4500000" ] ||
 	fail "allowed records: $(sql 'SELECT decision, rule, cost_nano_usd FROM records')"
 
