@@ -5,7 +5,11 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE \
            -fno-strict-aliasing -Ilib -Ipreload -Ictl/daemon -Ictl/cli
-PKGS    := jansson sqlite3 libmicrohttpd
+PKGS    := jansson sqlite3 libmicrohttpd zlib libbrotlidec libzstd
+# Content-Encoding decoders of the LLM parser (lib/llm_decode.c), which the
+# shim links too; the brotli encoder only compresses unit-test data.
+DECODE_LIBS := $(shell pkg-config --libs zlib libbrotlidec libzstd 2>/dev/null)
+BROTLIENC_LIBS := $(shell pkg-config --libs libbrotlienc 2>/dev/null)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) cmocka 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -30,7 +34,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 PROG_BIN   := $(patsubst tests/progs/%.c,$(B)/tests/progs/%,$(PROG_SRC))
 TOOL_BIN   := $(patsubst tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 
-.PHONY: all test run bench install deps clean
+.PHONY: all test run bench install deps clean fuzz
 all: $(B)/libtollgate.so $(B)/tollgated $(B)/tollctl $(PROG_BIN) $(TOOL_BIN)
 
 # Everything is PIC: lib/ and preload/ objects go into the shared object.
@@ -51,7 +55,7 @@ $(B)/libtgcli.a: $(filter-out %/main.o,$(CLI_OBJ))
 # the version script exports the hooks and nothing else.
 $(B)/libtollgate.so: $(SHIM_OBJ) $(B)/libtg.a preload/exports.map
 	$(CC) -shared -o $@ $(SHIM_OBJ) $(B)/libtg.a -Wl,--version-script=preload/exports.map \
-	    -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -ldl -lpthread
+	    -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete $(DECODE_LIBS) -ldl -lpthread
 
 $(B)/tollgated: $(B)/obj/ctl/daemon/main.o $(B)/libtgd.a $(B)/libtg.a
 	$(CC) -o $@ $^ $(PKG_LIBS) -lpthread -lm
@@ -62,7 +66,7 @@ $(B)/tollctl: $(B)/obj/ctl/cli/main.o $(B)/libtgcli.a $(B)/libtg.a
 TEST_LIBS := $(B)/libtgd.a $(B)/libtgcli.a $(B)/libtgshim.a $(B)/libtg.a
 $(B)/tests/%: tests/unit/%.c $(TEST_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -MF $@.d -o $@ $< $(TEST_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -ldl -lpthread -lm
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -MF $@.d -o $@ $< $(TEST_LIBS) $(PKG_LIBS) $(BROTLIENC_LIBS) $(CMOCKA_LIBS) -ldl -lpthread -lm
 
 $(B)/tests/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
@@ -87,6 +91,22 @@ run: deps
 
 bench: all
 	@tools/bench
+
+# make fuzz (not part of make test): the LLM HTTP parser under libFuzzer
+# and ASan/UBSan, for FUZZ_SECONDS; findings land in build/fuzz/.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(filter lib/llm%.c,$(LIB_SRC))
+$(B)/fuzz/fuzz_llm_http: tests/fuzz/fuzz_llm_http.c $(FUZZ_SRC) $(wildcard lib/llm*.h) $(B)/libtg.a
+	@mkdir -p $(dir $@)
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Ilib $(PKG_CFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -o $@ tests/fuzz/fuzz_llm_http.c $(FUZZ_SRC) $(B)/libtg.a $(PKG_LIBS) -lm
+
+fuzz: $(B)/fuzz/fuzz_llm_http
+	@mkdir -p $(B)/fuzz/corpus
+	cd $(B)/fuzz && ./fuzz_llm_http -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=65536 -dict=$(CURDIR)/tests/fuzz/llm_http.dict \
+	    corpus $(CURDIR)/tests/fuzz/seeds
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/share/tollgate

@@ -46,7 +46,8 @@ enum tg_msg_type {
 	TG_MSG_POLICY_SHOW = 25,  /* no payload; reply TG_MSG_JSON (v2) */
 	TG_MSG_POLICY_APPLY = 26, /* struct tg_policy_apply + 1 fd (the file,
 				   * read by the daemon); reply TG_MSG_JSON;
-				   * root or group tollgate only (v2) */
+				   * root, group tollgate or the daemon's
+				   * own user only (v2) */
 
 	/* daemon -> client */
 	TG_MSG_OK = 40,         /* no payload */

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -153,11 +154,17 @@ open_socket(void)
 	return 0;
 }
 
+/* A page shorter than TG_PAGE_SIZE (a daemon gone wrong) would raise
+ * SIGBUS in the host at the first read past its end: refused. */
 static void *
 map_fd(int fd, int prot)
 {
-	void *p = mmap(NULL, TG_PAGE_SIZE, prot, MAP_SHARED, fd, 0);
+	struct stat st;
+	void *p;
 
+	if (fstat(fd, &st) == -1 || st.st_size < TG_PAGE_SIZE)
+		return NULL;
+	p = mmap(NULL, TG_PAGE_SIZE, prot, MAP_SHARED, fd, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 

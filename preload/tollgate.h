@@ -23,7 +23,8 @@ struct tollgate_verdict {
 	int64_t reset_time_ns; /* CLOCK_REALTIME; 0 when none */
 	char rule[64];
 	char reason[128];
-	int from_daemon;       /* 0: the fail mode decided (daemon unreachable) */
+	int from_daemon;       /* 0: decided here — the fail mode (daemon
+				* unreachable) or TOLLGATE_MODE=off allowed */
 };
 
 struct tollgate_usage {

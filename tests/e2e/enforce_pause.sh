@@ -20,8 +20,19 @@ cat >"$T/p.json" <<'JSON'
             "match": {"purpose": "batch"},
             "window": {"from": "09:00", "to": "18:00",
                        "days": ["mon", "tue", "wed", "thu", "fri"]},
-            "freeze": true}]}
+            "freeze": true},
+           {"name": "chat-hours", "kind": "pause",
+            "match": {"purpose": "chat"},
+            "window": {"from": "09:00", "to": "18:00",
+                       "days": ["mon", "tue", "wed", "thu", "fri"]}}]}
 JSON
+AO=$B/tests/progs/admit_once
+shimmed() { # TAGS CMD...: a process under the shim (call in a subshell:
+	# it execs, so "shimmed … &" gives the process's own pid in $!)
+	local tags=$1
+	shift
+	TOLLGATE_TAGS=$tags LD_PRELOAD=$B/libtollgate.so exec "$@"
+}
 clock() { date -u -d "$1" +%s >"$T/clock"; }
 # Monday 2026-11-30, three seconds before the window opens.
 clock "2026-11-30 08:59:57"
@@ -58,14 +69,29 @@ d = json.load(open(sys.argv[1]))
 assert d["version"] == 1 and {"cgroup": sys.argv[2]} in d["frozen"], d
 PY
 [ "$(cat "$CG/cgroup.freeze")" = 1 ] || fail "(1) cgroup.freeze is not 1"
+# an LLM request in a pause window without freeze waits until 18:00
+v=$(shimmed purpose=chat,owner=x "$AO" openai gpt-4o 10 10)
+case $v in "decision=delay delay_ms="*" rule=chat-hours from_daemon=1 reason=paused during 09:00-18:00 mon,tue,wed,thu,fri") ;;
+*) fail "(1) LLM in a pause window: '$v'";; esac
+ms=${v#decision=delay delay_ms=}
+ms=${ms%% *}
+[ "$ms" -gt 32380000 ] && [ "$ms" -le 32400000 ] || fail "(1) delay $ms ms, want ~9 h"
 
 # (2) the clock is set to 17:59:58: still inside; it thaws at 18:00
 clock "2026-11-30 17:59:58"
 kill -USR1 "$DPID"
 sleep 0.3
 [ "$(events_frozen "$CG")" = 1 ] || fail "(2) thawed before 18:00"
+# a shimmed process outside any run is stopped through its pidfd
+shimmed purpose=batch,owner=x "$AO" openai gpt-4o 10 10 >"$T/b.out" &
+BP=$!
+JOBS="$JOBS $BP"
+wait_for "pid $BP stopped" '[ "$(cut -d" " -f3 /proc/$BP/stat 2>/dev/null)" = T ]'
+grep -q "froze pid $BP (rule batch-hours)" "$T/daemon.log" || fail "(2) no pid freeze logged"
 wait_for "thawed at 18:00" '[ "$(events_frozen "$CG")" = 0 ]'
 counting a || fail "(2) the job does not count after the window"
+wait_for "pid $BP continued and done" '! kill -0 $BP 2>/dev/null'
+grep -q "^decision=allow " "$T/b.out" || fail "(2) after the window: $(cat "$T/b.out")"
 grep -q "thawed run" "$T/daemon.log" || fail "(2) no thaw log line"
 
 # (3) Tuesday 10:00: frozen again; a clean daemon exit thaws it

@@ -20,11 +20,13 @@ start_daemon --policy "$T/p.json"
 sql() { sqlite3 "$T/st/ledger.db" "$1"; }
 
 # (1) five requests; the job ignores SIGTERM and then idles
-"$CTL" run --tags sandbox=demo -- sh -c 'trap "" TERM; "$1" openai gpt-4o 1000 200 5
-	echo done >"$2"; while :; do sleep 0.05; done' sh "$RU" "$T/done" \
+"$CTL" run --tags sandbox=demo -- sh -c 'echo $$ >"$3"; trap "" TERM
+	"$1" openai gpt-4o 1000 200 5
+	echo done >"$2"; while :; do sleep 0.05; done' sh "$RU" "$T/done" "$T/j1.pid" \
 	>"$T/out1" 2>"$T/err1" &
 J=$!
 JOBS="$JOBS $J"
+CGS="$CGS $(job_cgroup "$T/j1.pid")"
 wait_for "the job to end" '! kill -0 $J 2>/dev/null'
 wait $J
 rc=$?
@@ -43,8 +45,8 @@ grep -q "^tollgated: jobs_tick: $CGMOUNT/.*tollgate-run-[0-9a-f]* outlived its g
 
 # (2) the sandbox stays spent (period total): a new job of it is shut
 # down as soon as its run begins, without a request of its own
-"$CTL" run --tags sandbox=demo -- sh -c 'trap "" TERM
-	while :; do sleep 0.05; done' >/dev/null 2>"$T/err2" &
+"$CTL" run --tags sandbox=demo -- sh -c 'echo $$ >"$1"; trap "" TERM
+	while :; do sleep 0.05; done' sh "$T/j2.pid" >/dev/null 2>"$T/err2" &
 J=$!
 JOBS="$JOBS $J"
 wait_for "the second job to end" '! kill -0 $J 2>/dev/null'
@@ -67,6 +69,7 @@ TOLLGATE_TAGS=sandbox=demo LD_PRELOAD=$B/libtollgate.so sh -c 'trap "" TERM
 	exec "$1" openai gpt-4o 10 10' sh "$B/tests/progs/shim_admit_loop" \
 	<"$T/in" >"$T/v2c" &
 P=$!
+JOBS="$JOBS $P"
 exec 9>"$T/in"
 echo admit >&9
 wait_for "the SIGKILL of (2c)" '! kill -0 $P 2>/dev/null'

@@ -50,4 +50,38 @@ d = json.loads(sys.argv[1])
 r = [r for r in d["policy"]["rules"] if r["name"] == "need-team"][0]
 assert r["kind"] == "require_tags" and r["warned"] == 1 and r["denied"] == 0, r
 PY
-echo "ok: require_tags deny and report"
+# The policy's asks of a process at registration: a fail-closed rule that
+# matches its tags and allow_mode_off false → REGISTERED flags 3 for a v2
+# shim (fail closed + off refused), 1 for a v1 shim (which reads the field
+# as "fail closed when nonzero"), and the same 3 in the verdict page.
+cat >"$T/p.json" <<'JSON'
+{"schema_version": 1, "timezone": "UTC", "allow_mode_off": false,
+ "rules": [{"name": "ci-closed", "kind": "budget", "period": "day",
+            "limit_usd": "100", "match": {"team": "ci"}, "fail": "closed"}]}
+JSON
+kill -HUP "$DPID"
+wait_for "the reload" '[ "$(grep -c "policy $T/p.json: 1 rules" "$T/daemon.log")" -ge 3 ]'
+python3 - "$SOCK" <<'PY' || fail "registration flags"
+import array, mmap, socket, struct, sys
+def register(version, tags):
+    sk = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sk.connect(sys.argv[1])
+    body = struct.pack('<II', 0, 0) + tags.encode().ljust(256, b'\0') + b'\0' * 40
+    sk.send(struct.pack('<IHHII', 0x54474c31, version, 1, len(body), 1) + body)
+    msg, anc, _, _ = sk.recvmsg(4096, socket.CMSG_SPACE(8))
+    fds = array.array('i')
+    for _, _, data in anc:
+        fds.frombytes(data[:len(data) - len(data) % 4])
+    typ = struct.unpack('<IHHII', msg[:16])[2]
+    assert typ == 42, typ
+    flags = struct.unpack('<HHIQ', msg[16:32])[2]
+    page = mmap.mmap(fds[0], 4096, prot=mmap.PROT_READ)
+    pflags = struct.unpack('<IIII', page[:16])[3]
+    return flags, pflags, sk
+v2 = register(2, 'team=ci')
+v1 = register(1, 'team=ci')
+web = register(2, 'team=web')
+got = (v2[:2], v1[:2], web[:2])
+assert got == ((3, 3), (1, 3), (2, 2)), got
+PY
+echo "ok: require_tags deny and report; registration flags"

@@ -139,7 +139,20 @@ fi
 
 # the descriptor: none, not a regular file, extras and strays all closed
 fds() { ls "/proc/$DPID/fd" | wc -l; }
-before=$(fds)
+# the daemon closes earlier clients' sockets and pidfds when it gets to
+# them: count once the number holds still for a while
+settled_fds() {
+	local a b
+	b=$(fds)
+	for _ in $(seq 40); do
+		sleep 0.05
+		a=$(fds)
+		[ "$a" = "$b" ] && break
+		b=$a
+	done
+	echo "$b"
+}
+before=$(settled_fds)
 SOCK="$SOCK" GOOD="$T/good.json" python3 - >"$T/out" <<'PY' || fail "fd probes: $(cat "$T/out")"
 import array, json, os, socket, struct
 HDR = struct.Struct('<IHHII')
@@ -167,6 +180,7 @@ expect_eq "$(cat "$T/out")" "fail 5 POLICY_APPLY needs the policy file's descrip
 fail 5 x.json: not a regular file
 type 45
 type 45" "POLICY_APPLY descriptors"
+for _ in $(seq 100); do [ "$(fds)" = "$before" ] && break; sleep 0.05; done
 [ "$(fds)" = "$before" ] || fail "descriptors leaked: $before before, $(fds) after"
 
 # status: every rule with what is used, its limit, what is left, its reset.
