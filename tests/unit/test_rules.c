@@ -224,8 +224,10 @@ test_sums(void **state)
 	    now, mono), 0);
 	span_is(&R, NIGHT, now, T0 + 22 * HOUR, T0 + 26 * HOUR);
 	assert_int_equal(peek(&R, NIGHT, now, mono).tokens, 700);
-	assert_int_equal(rules_settle(&R, &A, T0 + 23 * HOUR, 10000000, 300,
-	    now, mono), 0);             /* a quota is no hard budget */
+	assert_int_equal(rules_settle(&R, &A, T0 + 23 * HOUR, 10000000, 299,
+	    now, mono), 0);             /* 999 of the quota's 1000 */
+	assert_int_equal(rules_settle(&R, &A, T0 + 23 * HOUR, 0, 1,
+	    now, mono), 1);             /* its max reached: verdicts change */
 	rules_reserve(&R, cnt, 0, 1, mono);
 	assert_int_equal(peek(&R, NIGHT, now, mono).tokens, 1001);
 	rules_unreserve(&R, cnt, 0, 1);
@@ -377,10 +379,10 @@ test_settle_reaches_limit(void **state)
 	assert_int_equal(rules_settle(&R, &G, now, 2 * USD - 1, 0, now, 0), 0);
 	assert_int_equal(rules_settle(&R, &G, now - 30 * DAY, 1, 0, now, 0),
 	    1);
-	/* a soft threshold is no hard limit; nor is a token quota */
+	/* a soft threshold is no hard limit; a token quota's max is */
 	assert_int_equal(rules_settle(&R, &S, now, 5 * USD, 0, now, 0), 0);
 	assert_int_equal(rules_settle(&R, &G, T0 + 23 * HOUR, 0, 5000,
-	    T0 + 23 * HOUR, 0), 0);
+	    T0 + 23 * HOUR, 0), 1);
 	rules_free(&R);
 	policy_free(p);
 }
