@@ -180,14 +180,36 @@ slot(struct rule_usage *c, int64_t sec)
 }
 
 static void
-rate_sums(const struct rule_usage *c, int64_t sec, int64_t *rpm,
-    int64_t *tpm)
+rate_sums(struct rule_usage *c, int64_t sec, int64_t *rpm, int64_t *tpm)
 {
-	for (int i = 0; i < RULES_RATE_SLOTS; i++)
-		if (c->stamp[i] > sec - RULES_RATE_SLOTS && c->stamp[i] <= sec) {
-			*rpm = sat_add(*rpm, c->req[i]);
-			*tpm = sat_add(*tpm, c->tok[i]);
-		}
+	if (!c->sum_ok || c->sum_sec != sec) {
+		c->sum_rpm = c->sum_tpm = 0;
+		for (int i = 0; i < RULES_RATE_SLOTS; i++)
+			if (c->stamp[i] > sec - RULES_RATE_SLOTS &&
+			    c->stamp[i] <= sec) {
+				c->sum_rpm = sat_add(c->sum_rpm, c->req[i]);
+				c->sum_tpm = sat_add(c->sum_tpm, c->tok[i]);
+			}
+		c->sum_sec = sec;
+		c->sum_ok = 1;
+	}
+	*rpm = sat_add(*rpm, c->sum_rpm);
+	*tpm = sat_add(*tpm, c->sum_tpm);
+}
+
+/* A count in second sec: into the cached sums when their window holds it. */
+static void
+rate_add(struct rule_usage *c, int64_t sec, int64_t req, int64_t tok)
+{
+	int k = slot(c, sec);
+
+	c->req[k] += (uint32_t)req;
+	c->tok[k] = sat_add(c->tok[k], tok);
+	if (c->sum_ok && sec > c->sum_sec - RULES_RATE_SLOTS &&
+	    sec <= c->sum_sec) {
+		c->sum_rpm = sat_add(c->sum_rpm, req);
+		c->sum_tpm = sat_add(c->sum_tpm, tok);
+	}
 }
 
 /* Bits of set, lowest first: for (i = -1; (i = next_bit(set, i, n)) >= 0;) */
@@ -278,8 +300,8 @@ rules_reserve(struct rules *R, const uint64_t set[POLICY_SET_WORDS],
 		c->reserved = sat_add(c->reserved, pos(cost));
 		c->reserved_tokens = sat_add(c->reserved_tokens, pos(tokens));
 		c->concurrent++;
-		if (is_rate(R, i))
-			c->req[slot(c, sec)]++;
+		if (is_rate(R, i) && mono > 0)  /* 0: re-counted, not new */
+			rate_add(c, sec, 1, 0);
 	}
 }
 
@@ -348,8 +370,7 @@ rules_settle(struct rules *R, const struct rules_subject *s,
 		if (!c->counts)
 			continue;
 		if (r->kind == POLICY_K_RATE) {
-			int k = slot(c, second_of(mono));
-			c->tok[k] = sat_add(c->tok[k], tokens);
+			rate_add(c, second_of(mono), 0, tokens);
 			continue;
 		}
 		if (!follow(R, i, event_time, now))

@@ -59,6 +59,10 @@ struct rule_usage {
 	int64_t stamp[RULES_RATE_SLOTS];
 	uint32_t req[RULES_RATE_SLOTS];
 	int64_t tok[RULES_RATE_SLOTS];
+	/* the sums over the window ending at second sum_sec, kept current
+	 * by each count that falls in it: one pass per rule and second */
+	int sum_ok;
+	int64_t sum_sec, sum_rpm, sum_tpm;
 };
 
 struct rules {
@@ -110,7 +114,8 @@ void rules_counting(const struct rules *R, const uint64_t set[POLICY_SET_WORDS],
     uint64_t out[POLICY_SET_WORDS]);
 
 /* An admission allowed: reserve cost and tokens on every rule of set,
- * count one request in the rate slots of mono. */
+ * count one request in the rate slots of mono (mono 0: a reservation
+ * re-counted after a policy change — no request is counted). */
 void rules_reserve(struct rules *R, const uint64_t set[POLICY_SET_WORDS],
     tg_nano_usd cost, int64_t tokens, int64_t mono);
 /* Its reservation settled, released or expired. */
