@@ -171,27 +171,60 @@ padmin_show(struct tgd *d, struct conn *c, const struct tg_hdr *h)
  * hold the group tollgate (no such group: nobody by group). Also the
  * daemon's own user: a per-user daemon's owner can rewrite its policy
  * file and SIGHUP it anyway, so refusing would protect nothing. */
+/* The gid of a group: a large group's member list needs a larger buffer
+ * (ERANGE), up to 1 MiB. 0 or -1. */
+static int
+group_gid(const char *name, gid_t *gid)
+{
+	struct group gr, *res = NULL;
+	size_t size = 4096;
+	char *buf = NULL, *b;
+	int rc;
+
+	do {
+		if ((b = realloc(buf, size)) == NULL)
+			break;
+		buf = b;
+		rc = getgrnam_r(name, &gr, buf, size, &res);
+		size *= 2;
+	} while (rc == ERANGE && size <= 1024 * 1024);
+	if (b != NULL && rc == 0 && res != NULL)
+		*gid = gr.gr_gid;
+	free(buf);
+	return b != NULL && rc == 0 && res != NULL ? 0 : -1;
+}
+
 static int
 may_apply(const struct conn *c)
 {
-	gid_t groups[PADMIN_MAX_GROUPS];
-	socklen_t len = sizeof(groups);
-	struct group gr, *res = NULL;
-	char buf[4096];
+	gid_t gid, *groups = NULL;
+	socklen_t len = PADMIN_MAX_GROUPS * sizeof(gid_t);
+	int ok = 0;
 
 	if (c->peer.uid == 0 || c->peer.uid == geteuid())
 		return 1;
-	if (getgrnam_r(PADMIN_GROUP, &gr, buf, sizeof(buf), &res) != 0 ||
-	    res == NULL)
+	if (group_gid(PADMIN_GROUP, &gid) == -1)
 		return 0;
-	if (c->peer.gid == gr.gr_gid)
+	if (c->peer.gid == gid)
 		return 1;
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == -1)
-		return 0;
-	for (size_t i = 0; i < len / sizeof(gid_t); i++)
-		if (groups[i] == gr.gr_gid)
-			return 1;
-	return 0;
+	/* SO_PEERGROUPS says how much room it needs (ERANGE) */
+	for (int tries = 0; tries < 2 && !ok; tries++) {
+		gid_t *g = realloc(groups, len ? len : sizeof(gid_t));
+
+		if (g == NULL)
+			break;
+		groups = g;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups,
+		    &len) == 0) {
+			for (size_t i = 0; i < len / sizeof(gid_t); i++)
+				ok |= groups[i] == gid;
+			break;
+		}
+		if (errno != ERANGE)
+			break;
+	}
+	free(groups);
+	return ok;
 }
 
 /* The file behind fd: a regular file, read from offset 0, at most
