@@ -14,6 +14,7 @@
  * test_llm_refuse checks byte for byte.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,7 +71,7 @@ put(struct out *o, const char *s, size_t n)
 }
 
 static void
-puts_(struct out *o, const char *s)
+put_str(struct out *o, const char *s)
 {
 	put(o, s, strlen(s));
 }
@@ -208,25 +209,25 @@ static void
 put_message(struct out *o, const struct refusal *f)
 {
 	put(o, "\"", 1);
-	puts_(o, f->kind == LLM_REFUSE_DENY ? "tollgate: request refused" :
+	put_str(o, f->kind == LLM_REFUSE_DENY ? "tollgate: request refused" :
 	    "tollgate: request throttled");
 	if (f->rule[0] != '\0') {
-		puts_(o, " by rule \\\"");
+		put_str(o, " by rule \\\"");
 		put_esc(o, f->rule);
-		puts_(o, "\\\"");
+		put_str(o, "\\\"");
 	}
 	if (f->reason[0] != '\0') {
-		puts_(o, " (");
+		put_str(o, " (");
 		put_esc(o, f->reason);
-		puts_(o, ")");
+		put_str(o, ")");
 	}
 	if (f->kind == LLM_REFUSE_THROTTLE) {
-		puts_(o, "; retry after ");
+		put_str(o, "; retry after ");
 		put_uint(o, f->retry);
-		puts_(o, " s");
+		put_str(o, " s");
 	}
 	if (f->reset_ns > 0) {
-		puts_(o, "; resets at ");
+		put_str(o, "; resets at ");
 		put_rfc3339(o, f->reset_ns);
 	}
 	put(o, "\"", 1);
@@ -235,37 +236,37 @@ put_message(struct out *o, const struct refusal *f)
 static void
 put_body(struct out *o, const struct refusal *f)
 {
-	puts_(o, f->shape->pre);
+	put_str(o, f->shape->pre);
 	put_message(o, f);
-	puts_(o, f->shape->post);
+	put_str(o, f->shape->post);
 }
 
 static void
 put_head(struct out *o, const struct refusal *f, size_t body_len)
 {
-	puts_(o, "HTTP/1.1 429 Too Many Requests\r\n"
+	put_str(o, "HTTP/1.1 429 Too Many Requests\r\n"
 	    "Content-Type: application/json\r\n"
 	    "Content-Length: ");
 	put_uint(o, body_len);
-	puts_(o, "\r\nConnection: close\r\n");
+	put_str(o, "\r\nConnection: close\r\n");
 	if (f->now_ns > 0) {
-		puts_(o, "Date: ");
+		put_str(o, "Date: ");
 		put_http_date(o, f->now_ns);
-		puts_(o, "\r\n");
+		put_str(o, "\r\n");
 	}
 	if (f->kind == LLM_REFUSE_DENY)
-		puts_(o, "x-should-retry: false\r\n");
+		put_str(o, "x-should-retry: false\r\n");
 	else {
-		puts_(o, "retry-after: ");
+		put_str(o, "retry-after: ");
 		put_uint(o, f->retry);
-		puts_(o, "\r\n");
+		put_str(o, "\r\n");
 	}
 	if (f->rule[0] != '\0') {
-		puts_(o, "x-tollgate-rule: ");
-		puts_(o, f->rule);
-		puts_(o, "\r\n");
+		put_str(o, "x-tollgate-rule: ");
+		put_str(o, f->rule);
+		put_str(o, "\r\n");
 	}
-	puts_(o, "\r\n");
+	put_str(o, "\r\n");
 }
 
 /* The shape the client's SDK parses: by API first (Anthropic's and
@@ -299,8 +300,10 @@ shape_of(const struct llm_req *r, enum llm_refusal kind)
 static int
 header_token(const char *s)
 {
-	for (; *s != '\0'; s++)
-		if (*s < '!' || *s > '~')
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p != '\0'; p++)
+		if (*p < '!' || *p > '~')
 			return 0;
 	return 1;
 }

@@ -18,6 +18,7 @@ tg_payload_size(uint16_t type)
 	case TG_MSG_TOP: return 0;
 	case TG_MSG_POLICY_SHOW: return 0;
 	case TG_MSG_POLICY_APPLY: return sizeof(struct tg_policy_apply);
+	case TG_MSG_RUN_POLICY: return sizeof(struct tg_run_policy);
 	case TG_MSG_OK: return 0;
 	case TG_MSG_FAIL: return sizeof(struct tg_fail);
 	case TG_MSG_REGISTERED: return sizeof(struct tg_registered);
@@ -66,6 +67,10 @@ strings_ok(uint16_t type, const void *payload)
 	case TG_MSG_RUN_END: return STR_OK((const struct tg_run_end *)payload, run);
 	case TG_MSG_POLICY_APPLY:
 		return STR_OK((const struct tg_policy_apply *)payload, name);
+	case TG_MSG_RUN_POLICY: {
+		const struct tg_run_policy *rp = payload;
+		return STR_OK(rp, run) && STR_OK(rp, name);
+	}
 	case TG_MSG_VERDICT: {
 		const struct tg_verdict *v = payload;
 		return STR_OK(v, rule) && STR_OK(v, reason) && v->decision <= TG_DENY;

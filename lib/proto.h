@@ -44,6 +44,9 @@ enum tg_msg_type {
 	TG_MSG_RUN_END = 23,   /* struct tg_run_end; reply TG_MSG_JSON (summary) */
 	TG_MSG_TOP = 24,       /* no payload; reply TG_MSG_JSON */
 	TG_MSG_POLICY_SHOW = 25,  /* no payload; reply TG_MSG_JSON (v2) */
+	TG_MSG_RUN_POLICY = 27,   /* struct tg_run_policy + 1 fd: the run's own
+				   * policy, evaluated beside the host's (it
+				   * can only tighten); reply TG_MSG_OK (v2) */
 	TG_MSG_POLICY_APPLY = 26, /* struct tg_policy_apply + 1 fd (the file,
 				   * read by the daemon); reply TG_MSG_JSON;
 				   * root, group tollgate or the daemon's
@@ -212,6 +215,13 @@ struct tg_run_end {
  * daemon reads (at most POLICY_MAX_FILE bytes); name is the file name the
  * user gave, used in error texts only. */
 struct tg_policy_apply {
+	char name[256];
+};
+
+/* RUN_POLICY: the run's owner (or root) gives `tollctl run --policy FILE`
+ * to the system daemon, once, right after RUN_BEGIN; the file as an fd. */
+struct tg_run_policy {
+	char run[40];
 	char name[256];
 };
 

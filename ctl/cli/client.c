@@ -183,12 +183,19 @@ client_check_reply(struct client *c, const void *pkt, size_t n, uint16_t *type)
 int
 client_call_ok(struct client *c, uint16_t type, const void *p, size_t n)
 {
+	return client_call_ok_fd(c, type, p, n, -1);
+}
+
+int
+client_call_ok_fd(struct client *c, uint16_t type, const void *p, size_t n,
+    int fd)
+{
 	static char pkt[TG_MSG_MAX];
 	uint16_t t;
 	ssize_t got;
 	int rc;
 
-	if ((rc = send_req(c, type, p, n, -1)) != 0)
+	if ((rc = send_req(c, type, p, n, fd)) != 0)
 		return rc;
 	if ((got = recv_pkt(c, pkt, sizeof(pkt))) < 0)
 		return CLI_EXIT_ERR;

@@ -31,6 +31,9 @@ void client_close(struct client *c);
 
 /* Send type+payload and expect TG_MSG_OK. Returns a CLI exit code. */
 int client_call_ok(struct client *c, uint16_t type, const void *p, size_t n);
+/* The same, with fd passed along (RUN_POLICY's file); -1: none. */
+int client_call_ok_fd(struct client *c, uint16_t type, const void *p,
+    size_t n, int fd);
 
 /* Send type+payload and expect TG_MSG_JSON; *text is malloc'd and
  * NUL-terminated. Returns a CLI exit code. */

@@ -5,6 +5,7 @@
  *   descendants → RUN_END → summary → exit status (the budget gate).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct run_ctx {
 	struct summary_out sum;
 	int exceeded;           /* the budget gate fired */
 	int die_sig;            /* CMD died of it (or it cancelled the run) */
+	int system;             /* the system daemon, not a private one */
 };
 
 static void
@@ -69,8 +71,9 @@ run_usage(FILE *f)
 	    "terminates them (SIGTERM, 2 s later SIGKILL).\n\n"
 	    "  --budget USD          e.g. 5 or 0.25; requests that would pass it\n"
 	    "                        are refused\n"
-	    "  --policy FILE         given to a private daemon (the system daemon\n"
-	    "                        keeps its own policy)\n"
+	    "  --policy FILE         the run's own policy: evaluated beside the\n"
+	    "                        system daemon's (it can only tighten), or\n"
+	    "                        a private daemon's policy\n"
 	    "  --summary-json FILE   the report document of the run plus a \"run\"\n"
 	    "                        object: token, budget_nano_usd, spent_nano_usd,\n"
 	    "                        refused_requests, budget_exceeded; opened\n"
@@ -273,10 +276,7 @@ connect_daemon(struct cli *cli, struct run_ctx *x)
 {
 	if (client_try(&x->c, cli->socket) == 0) {
 		x->socket = cli->socket;
-		if (x->o.policy)
-			fprintf(stderr, "tollctl run: warning: --policy is not sent to "
-			    "the system daemon on %s; it applies its own policy\n",
-			    cli->socket);
+		x->system = 1;
 		return CLI_EXIT_OK;
 	}
 	if (cli->socket_given)
@@ -285,16 +285,40 @@ connect_daemon(struct cli *cli, struct run_ctx *x)
 	return private_daemon(x);
 }
 
+/* The system daemon keeps its policy; the run's own goes beside it (it
+ * can only tighten). A private daemon got it with --policy. */
+static int
+run_policy(struct run_ctx *x)
+{
+	struct tg_run_policy rp;
+	int fd, rc;
+
+	memset(&rp, 0, sizeof(rp));
+	tg_strlcpy(rp.run, x->token, sizeof(rp.run));
+	tg_strlcpy(rp.name, x->o.policy, sizeof(rp.name));
+	if ((fd = open(x->o.policy, O_RDONLY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "tollctl run: --policy %s: %s\n", x->o.policy,
+		    strerror(errno));
+		return CLI_EXIT_ERR;
+	}
+	rc = client_call_ok_fd(&x->c, TG_MSG_RUN_POLICY, &rp, sizeof(rp), fd);
+	close(fd);
+	return rc;
+}
+
 static int
 begin(struct run_ctx *x)
 {
 	struct tg_run_begin b;
+	int rc;
 
 	memset(&b, 0, sizeof(b));
 	b.budget_nano_usd = x->o.budget_nano;
 	tg_strlcpy(b.run, x->token, sizeof(b.run));
 	tg_strlcpy(b.tags, x->o.tags, sizeof(b.tags));
-	return client_call_ok(&x->c, TG_MSG_RUN_BEGIN, &b, sizeof(b));
+	if ((rc = client_call_ok(&x->c, TG_MSG_RUN_BEGIN, &b, sizeof(b))) != 0)
+		return rc;
+	return x->system && x->o.policy ? run_policy(x) : CLI_EXIT_OK;
 }
 
 static int

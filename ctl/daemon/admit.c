@@ -131,10 +131,12 @@ resv_fill(struct resv *r, struct resv_owner *o, struct run *run,
 {
 	if (rr) {
 		memcpy(r->rules, rr->set, sizeof(r->rules));
+		memcpy(r->run_rules, rr->run_set, sizeof(r->run_rules));
 		r->rules_gen = rr->gen;
 		r->rules_tokens = rr->tokens;
 	} else {
 		memset(r->rules, 0, sizeof(r->rules));
+		memset(r->run_rules, 0, sizeof(r->run_rules));
 		r->rules_gen = 0;
 		r->rules_tokens = 0;
 	}

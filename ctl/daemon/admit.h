@@ -51,11 +51,13 @@ struct resv {
 	uint64_t rules[POLICY_SET_WORDS];
 	uint64_t rules_gen;
 	int64_t rules_tokens;        /* est input + max output */
+	uint64_t run_rules[POLICY_SET_WORDS]; /* of run->policy, if any */
 };
 
 /* What the policy said about an admission that admit_request reserves. */
 struct resv_rules {
 	uint64_t set[POLICY_SET_WORDS];
+	uint64_t run_set[POLICY_SET_WORDS];
 	uint64_t gen;
 	int64_t tokens;
 };

@@ -253,6 +253,10 @@ json_t *top_json(struct tgd *d, uid_t uid);
 void padmin_load_initial(struct tgd *d);   /* fatal on a bad --policy */
 void padmin_reload(struct tgd *d);
 void padmin_show(struct tgd *d, struct conn *c, const struct tg_hdr *h);
+/* A policy read from a file's fd (a regular file, bounded) and parsed;
+ * NULL with err naming name. */
+struct policy *padmin_policy_fd(int fd, const char *name, char *err,
+    size_t errlen);
 void padmin_apply(struct tgd *d, struct conn *c, const struct tg_hdr *h,
     const struct tg_policy_apply *a);     /* the file is c->rx_fd */
 
@@ -275,9 +279,12 @@ uint32_t enforce_register(struct tgd *d, struct proc *p, uint16_t version);
 void enforce_proc_gone(struct tgd *d, struct proc *p);
 void enforce_run_begin(struct tgd *d, struct run *r, const struct peer *tollctl);
 void enforce_run_end(struct tgd *d, struct run *r);
+/* RUN_POLICY: p (owned from now on) becomes the run's own policy. */
+void enforce_run_policy(struct tgd *d, struct run *r, struct policy *p);
 /* A record submitted to the ledger (sign 1) or not inserted after all
  * (sign -1: a repeated id, a failed write). */
-void enforce_settled(struct tgd *d, const struct ledger_entry *e, int sign);
+void enforce_settled(struct tgd *d, const struct ledger_entry *e,
+    struct run *run, int sign);
 /* Recompute standing verdicts now (enforce_dirty) / at the policy timer /
  * after the clock was set (--fake-clock re-read). */
 void enforce_scan(struct tgd *d);

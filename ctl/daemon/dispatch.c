@@ -351,6 +351,40 @@ on_run_end(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 		dispatch_run_finish(d, r);
 }
 
+/* `tollctl run --policy FILE` on the system daemon: the run's owner (or
+ * root) gives the run its own policy, once, before its processes start. */
+static void
+on_run_policy(struct tgd *d, struct conn *c, const struct tg_hdr *h,
+    const struct tg_run_policy *rp)
+{
+	struct run *r = runs_find(&d->runs, rp->run);
+	struct policy *p;
+	char err[512];
+	int fd = c->rx_fd;
+
+	c->rx_fd = -1;
+	if (r == NULL)
+		reject(d, c, h, TG_ERR_NOT_FOUND, "no such run");
+	else if (c->peer.uid != 0 && c->peer.uid != r->owner)
+		control_fail(d, c, h->version, h->seq, TG_ERR_PERMISSION,
+		    "run belongs to another user");
+	else if (r->policy)
+		reject(d, c, h, TG_ERR_BAD_FIELD, "the run has a policy already");
+	else if (fd < 0)
+		reject(d, c, h, TG_ERR_BAD_FIELD,
+		    "RUN_POLICY needs the policy file's descriptor");
+	else if ((p = padmin_policy_fd(fd, rp->name, err, sizeof(err))) == NULL)
+		reject(d, c, h, TG_ERR_BAD_FIELD, err);
+	else {
+		enforce_run_policy(d, r, p);
+		log_info("%s: run %s: its own policy %s, %d rules", __func__,
+		    r->token, rp->name, p->nrules);
+		control_send(d, c, TG_MSG_OK, h->version, h->seq, NULL, 0);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 static json_t *
 run_json(const struct run *r)
 {
@@ -436,6 +470,9 @@ dispatch(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 		break;
 	case TG_MSG_RUN_END:
 		on_run_end(d, c, h, payload);
+		break;
+	case TG_MSG_RUN_POLICY:
+		on_run_policy(d, c, h, payload);
 		break;
 	case TG_MSG_POLICY_SHOW:
 		padmin_show(d, c, h);

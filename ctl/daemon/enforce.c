@@ -69,10 +69,12 @@ sat_tokens(uint64_t a, uint64_t b)
 	return (int64_t)s;
 }
 
-/* A refusal, a delay or a pause as the shim's verdict. */
+/* A refusal, a delay or a pause as the shim's verdict; prefix names whose
+ * policy decided ("" the host's, "run:" the run's own). */
 static void
-verdict_from(struct tgd *d, const struct policy_input *in,
-    struct policy_decision *dec, uint64_t admit_id, struct tg_verdict *v)
+verdict_from(const struct policy *pol, const char *prefix,
+    const struct policy_input *in, struct policy_decision *dec,
+    uint64_t admit_id, struct tg_verdict *v)
 {
 	int64_t wait;
 
@@ -100,33 +102,32 @@ verdict_from(struct tgd *d, const struct policy_input *in,
 	}
 	if (dec->rule < 0)
 		return;
-	tg_strlcpy(v->rule, d->policy->rules[dec->rule].name, sizeof(v->rule));
-	policy_decision_reason(d->policy, in, dec);
+	snprintf(v->rule, sizeof(v->rule), "%s%s", prefix,
+	    pol->rules[dec->rule].name);
+	policy_decision_reason(pol, in, dec);
 	tg_strlcpy(v->reason, dec->reason, sizeof(v->reason));
 }
 
 /* The counting rules among the matching ones policy_eval reported. */
 static void
-rules_of(struct tgd *d, const struct policy_decision *dec, int64_t tokens,
-    struct resv_rules *rr)
+rules_of(struct rules *R, const struct policy_decision *dec,
+    uint64_t out[POLICY_SET_WORDS])
 {
 	uint64_t set[POLICY_SET_WORDS] = { 0 };
 
 	for (int i = 0; i < dec->nstates; i++)
 		set[dec->states[i].rule / 64] |= 1ULL << (dec->states[i].rule % 64);
-	rules_counting(&d->rules, set, rr->set);
-	rr->gen = d->rules_gen;
-	rr->tokens = tokens;
+	rules_counting(R, set, out);
 }
 
 static void
-count_decision(struct tgd *d, const struct policy_decision *dec)
+count_decision(struct rules *R, const struct policy_decision *dec)
 {
 	struct rule_usage *u;
 
-	if (dec->rule < 0 || dec->rule >= d->rules.n || d->rules.u == NULL)
+	if (dec->rule < 0 || dec->rule >= R->n || R->u == NULL)
 		return;
-	u = &d->rules.u[dec->rule];
+	u = &R->u[dec->rule];
 	if (dec->verdict == POLICY_WARN)
 		u->warned++;
 	else if (dec->verdict == POLICY_DELAY || dec->verdict == POLICY_PAUSE)
@@ -135,15 +136,45 @@ count_decision(struct tgd *d, const struct policy_decision *dec)
 		u->denied++;
 }
 
+/* One policy's say on an admission. 1 when it refuses or delays (v
+ * filled), else 0 with its counting rules in set. */
+static int
+decide(struct tgd *d, struct proc *p, const struct policy *pol,
+    struct rules *R, const char *prefix, struct policy_input *in,
+    struct policy_rule_state *st, uint64_t admit_id, struct tg_verdict *v,
+    struct tg_verdict *warn, uint64_t set[POLICY_SET_WORDS])
+{
+	struct rules_eval re = { R, tgd_mono_ns() };
+	struct policy_decision dec = { .lazy_reason = 1, .states = st,
+		.cap = POLICY_MAX_RULES };
+
+	policy_eval(pol, in, rules_usage, &re, &dec);
+	count_decision(R, &dec);
+	if (dec.verdict >= POLICY_DELAY) {
+		verdict_from(pol, prefix, in, &dec, admit_id, v);
+		/* a refusal of the run's process counts as the run's: the
+		 * budget gate's exit status */
+		if (dec.verdict == POLICY_DENY && p->run && enforce_enforced(d, p))
+			p->run->refused++;
+		if (dec.flags & POLICY_D_SHUTDOWN)
+			d->enforce_dirty = 1;
+		return 1;
+	}
+	if (dec.verdict == POLICY_WARN && warn->rule[0] == '\0')
+		verdict_from(pol, prefix, in, &dec, admit_id, warn);
+	rules_of(R, &dec, set);
+	return 0;
+}
+
 int
 enforce_admit(struct tgd *d, struct proc *p, const struct tg_admit *a,
     struct tg_verdict *v)
 {
+	static struct policy_rule_state run_states[POLICY_MAX_RULES];
 	const struct tg_price *price = tgd_price(d, a->provider, a->model);
-	struct rules_eval re = { &d->rules, tgd_mono_ns() };
-	struct policy_decision dec = { .lazy_reason = 1, .states = states,
-		.cap = POLICY_MAX_RULES };
-	struct resv_rules rr;
+	struct run *run = p->run && p->run->policy ? p->run : NULL;
+	struct tg_verdict warn = { .rule = "" };
+	struct resv_rules rr = { .gen = d->rules_gen };
 	struct policy_input in;
 	uint64_t max_out;
 	tg_nano_usd cost = admit_cost(price, a, &max_out);
@@ -155,31 +186,25 @@ enforce_admit(struct tgd *d, struct proc *p, const struct tg_admit *a,
 	in.cost = cost;
 	in.tokens = sat_tokens(a->est_input_tokens, max_out);
 	in.now = tgd_now_ns();
-	policy_eval(d->policy, &in, rules_usage, &re, &dec);
-	count_decision(d, &dec);
-	if (dec.verdict >= POLICY_DELAY) {
-		verdict_from(d, &in, &dec, a->admit_id, v);
-		/* a refusal of the run's process counts as the run's: the
-		 * budget gate's exit status */
-		if (dec.verdict == POLICY_DENY && p->run && enforce_enforced(d, p))
-			p->run->refused++;
-		if (dec.flags & POLICY_D_SHUTDOWN)
-			d->enforce_dirty = 1;
+	rr.tokens = in.tokens;
+	/* the host's policy, then the run's own: it can only tighten */
+	if (decide(d, p, d->policy, &d->rules, "", &in, states, a->admit_id,
+	    v, &warn, rr.set) ||
+	    (run && decide(d, p, run->policy, &run->rules, "run:", &in,
+	    run_states, a->admit_id, v, &warn, rr.run_set)))
 		return 0;
-	}
-	rules_of(d, &dec, in.tokens, &rr);
 	if (admit_request(&d->admit, &p->owner, p->run, price, a, &rr, v) == -1)
 		return -1;
 	if (v->decision != TG_ALLOW)
 		return 0;
-	rules_reserve(&d->rules, rr.set, cost, in.tokens, re.mono);
-	if (dec.verdict == POLICY_WARN) {
-		struct tg_verdict w;
-
-		verdict_from(d, &in, &dec, a->admit_id, &w);
-		memcpy(v->rule, w.rule, sizeof(v->rule));
-		memcpy(v->reason, w.reason, sizeof(v->reason));
-		v->reset_time_ns = w.reset_time_ns;
+	rules_reserve(&d->rules, rr.set, cost, in.tokens, tgd_mono_ns());
+	if (run)
+		rules_reserve(&run->rules, rr.run_set, cost, in.tokens,
+		    tgd_mono_ns());
+	if (warn.rule[0]) {
+		memcpy(v->rule, warn.rule, sizeof(v->rule));
+		memcpy(v->reason, warn.reason, sizeof(v->reason));
+		v->reset_time_ns = warn.reset_time_ns;
 	}
 	return 0;
 }
@@ -192,10 +217,14 @@ on_drop(void *arg, const struct resv *r)
 
 	if (r->rules_gen == d->rules_gen)
 		rules_unreserve(&d->rules, r->rules, r->cost, r->rules_tokens);
+	if (r->run && r->run->policy)
+		rules_unreserve(&r->run->rules, r->run_rules, r->cost,
+		    r->rules_tokens);
 }
 
-void
-enforce_settled(struct tgd *d, const struct ledger_entry *e, int sign)
+static void
+settle_into(struct tgd *d, struct rules *R, const struct ledger_entry *e,
+    int sign)
 {
 	const struct tg_record *r = &e->rec;
 	struct rules_subject s = { .tags = r->tags, .uid = e->uid,
@@ -203,22 +232,37 @@ enforce_settled(struct tgd *d, const struct ledger_entry *e, int sign)
 		.kind = r->kind == TG_KIND_GPU ? POLICY_GPU : POLICY_LLM };
 	int64_t tokens = sat_tokens(r->input_tokens, r->output_tokens);
 
-	if ((r->flags & TG_REC_REFUSED) || d->rules.n == 0 ||
-	    (e->cost_nano_usd == 0 && tokens == 0))
+	if (R->n == 0)
 		return;
 	if (sign > 0) {
-		if (rules_settle(&d->rules, &s, r->event_time_ns,
-		    e->cost_nano_usd, tokens, tgd_now_ns(), tgd_mono_ns()))
+		if (rules_settle(R, &s, r->event_time_ns, e->cost_nano_usd,
+		    tokens, tgd_now_ns(), tgd_mono_ns()))
 			d->enforce_dirty = 1;
 	} else
-		rules_unsettle(&d->rules, &s, r->event_time_ns,
-		    e->cost_nano_usd, tokens, tgd_now_ns());
+		rules_unsettle(R, &s, r->event_time_ns, e->cost_nano_usd,
+		    tokens, tgd_now_ns());
+}
+
+void
+enforce_settled(struct tgd *d, const struct ledger_entry *e, struct run *run,
+    int sign)
+{
+	const struct tg_record *r = &e->rec;
+
+	if ((r->flags & TG_REC_REFUSED) ||
+	    (e->cost_nano_usd == 0 && r->input_tokens == 0 &&
+	    r->output_tokens == 0))
+		return;
+	settle_into(d, &d->rules, e, sign);
+	/* the run's own policy counts the run's own records */
+	if (run && run->policy)
+		settle_into(d, &run->rules, e, sign);
 }
 
 /* ---- standing verdicts ---- */
 
 static uint32_t
-policy_flags(struct tgd *d, const struct policy_input *base)
+policy_flags1(const struct policy *pol, const struct policy_input *base)
 {
 	struct policy_decision dec = { .lazy_reason = 1 };
 	struct policy_input in = *base;
@@ -227,11 +271,23 @@ policy_flags(struct tgd *d, const struct policy_input *base)
 	in.kind = POLICY_LLM;
 	in.unreachable = 1;
 	in.mode = POLICY_MODE_ENFORCE;
-	policy_eval(d->policy, &in, NULL, NULL, &dec);
+	policy_eval(pol, &in, NULL, NULL, &dec);
 	if (dec.verdict == POLICY_DENY)
 		f |= TG_PAGE_FAIL_CLOSED;
-	if (!d->policy->allow_mode_off)
+	if (!pol->allow_mode_off)
 		f |= TG_PAGE_MODE_OFF_REFUSED;
+	return f;
+}
+
+/* The host's policy's, and the run's own policy's when it has one. */
+static uint32_t
+policy_flags(struct tgd *d, const struct proc *p,
+    const struct policy_input *base)
+{
+	uint32_t f = policy_flags1(d->policy, base);
+
+	if (p && p->run && p->run->policy)
+		f |= policy_flags1(p->run->policy, base);
 	return f;
 }
 
@@ -261,12 +317,12 @@ struct standing {
 };
 
 static void
-standing_rules(struct tgd *d, const struct policy_decision *dec,
+standing_rules(const struct policy *pol, const struct policy_decision *dec,
     struct standing *s)
 {
 	for (int i = 0; i < dec->nstates; i++) {
 		const struct policy_rule_state *st = &dec->states[i];
-		const struct policy_rule *r = &d->policy->rules[st->rule];
+		const struct policy_rule *r = &pol->rules[st->rule];
 
 		if (r->kind == POLICY_K_PAUSE && r->freeze &&
 		    st->verdict != POLICY_ALLOW && !s->freeze) {
@@ -282,26 +338,38 @@ standing_rules(struct tgd *d, const struct policy_decision *dec,
 	}
 }
 
+/* One policy's part, added to s. */
 static void
-standing(struct tgd *d, const struct policy_input *base, struct standing *s)
+standing1(const struct policy *pol, struct rules *R,
+    const struct policy_input *base, struct standing *s)
 {
-	struct rules_eval re = { &d->rules, tgd_mono_ns() };
+	struct rules_eval re = { R, tgd_mono_ns() };
 	struct policy_decision dec = { .lazy_reason = 1, .states = states,
 		.cap = POLICY_MAX_RULES };
 	struct policy_input in = *base;
 
-	memset(s, 0, sizeof(*s));
 	in.cost = 0;
 	in.tokens = 0;
 	in.now = tgd_now_ns();
 	in.unreachable = 0;
 	for (int k = 0; k < 2; k++) {
 		in.kind = k == 0 ? POLICY_GPU : POLICY_LLM;
-		policy_eval(d->policy, &in, rules_usage, &re, &dec);
-		if (k == 0)
+		policy_eval(pol, &in, rules_usage, &re, &dec);
+		if (k == 0 && dec.verdict > s->gpu)
 			s->gpu = dec.verdict;
-		standing_rules(d, &dec, s);
+		standing_rules(pol, &dec, s);
 	}
+}
+
+/* The host's policy, and the run's own policy when it has one. */
+static void
+standing(struct tgd *d, struct run *run, const struct policy_input *base,
+    struct standing *s)
+{
+	memset(s, 0, sizeof(*s));
+	standing1(d->policy, &d->rules, base, s);
+	if (run && run->policy)
+		standing1(run->policy, &run->rules, base, s);
 }
 
 /* Returns 1 when a kill may have become due (the timer must know). */
@@ -371,10 +439,10 @@ scan_proc(struct tgd *d, struct proc *p)
 	uint32_t word;
 
 	proc_input(p, &in);
-	standing(d, &in, &s);
+	standing(d, p->run, &in, &s);
 	word = s.gpu == POLICY_DENY ? TG_DENY_ALL :
 	    s.gpu == POLICY_PAUSE ? TG_PAUSE : TG_RUN;
-	page_set(p, word, policy_flags(d, &in));
+	page_set(p, word, policy_flags(d, p, &in));
 	/* Observe and allowed-off processes are never acted on; a run with
 	 * a cgroup is acted on as a whole (scan_run). */
 	if (p->dead || !enforce_enforced(d, p) || in_run_cgroup(p))
@@ -397,7 +465,7 @@ scan_run(struct tgd *d, struct run *r)
 		return 0;
 	rules_input_fill(&ri, &subj, tgd_now_ns());
 	ri.in.mode = POLICY_MODE_ENFORCE;
-	standing(d, &ri.in, &s);
+	standing(d, r, &ri.in, &s);
 	if (!run_has_cgroup(r)) {
 		/* tollctl makes it just after RUN_BEGIN: look again soon, for
 		 * a few seconds; then the run has none (its processes are
@@ -419,11 +487,15 @@ static void
 arm_timer(struct tgd *d)
 {
 	int64_t now = tgd_now_ns(), real = tgd_real_ns(), mono = tgd_mono_ns();
-	int64_t edge = policy_next_edge(d->policy, now);
+	int64_t edge = policy_next_edge(d->policy, now), e;
 	int64_t due = jobs_next_due(&d->jobs);
 	int64_t at = real + IDLE_REARM_NS;
 	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
 
+	for (struct run *r = d->runs.all; r; r = r->all_next)
+		if (r->policy && (e = policy_next_edge(r->policy, now)) > 0 &&
+		    (edge == 0 || e < edge))
+			edge = e;
 	if (edge > 0 && real + (edge - now) + MS < at)
 		at = real + (edge - now) + MS;
 	if (due > 0 && real + (due - mono) < at)
@@ -481,7 +553,7 @@ enforce_register(struct tgd *d, struct proc *p, uint16_t version)
 
 	rules_input_fill(&p->ri, &s, tgd_now_ns());
 	proc_input(p, &in);
-	f = policy_flags(d, &in);
+	f = policy_flags(d, p, &in);
 	if (scan_proc(d, p))
 		arm_timer(d);   /* a SIGKILL is due after the grace */
 	/* a v1 shim reads the field as fail-closed when nonzero */
@@ -526,6 +598,19 @@ enforce_run_begin(struct tgd *d, struct run *r, const struct peer *tollctl)
 		r->cgroup[0] = r->cgroup_rel[0] = '\0';
 	scan_run(d, r);
 	arm_timer(d);
+}
+
+void
+enforce_run_policy(struct tgd *d, struct run *r, struct policy *p)
+{
+	char err[300];
+
+	/* a new run: its own records start from zero, no ledger scan */
+	if (rules_load(&r->rules, p, NULL, tgd_now_ns(), err,
+	    sizeof(err)) == -1)
+		log_warnx("%s: run %s: %s", __func__, r->token, err);
+	r->policy = p;
+	enforce_scan(d);
 }
 
 void

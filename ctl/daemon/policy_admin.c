@@ -412,3 +412,17 @@ padmin_apply(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 	if (fd >= 0)
 		close(fd);
 }
+
+struct policy *
+padmin_policy_fd(int fd, const char *name, char *err, size_t errlen)
+{
+	struct policy *p;
+	size_t len;
+	char *text;
+
+	if ((text = read_fd(fd, name, &len, err, errlen)) == NULL)
+		return NULL;
+	p = policy_parse(name, text, len, err, errlen);
+	free(text);
+	return p;
+}

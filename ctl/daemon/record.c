@@ -258,7 +258,7 @@ record_submit(struct tgd *d, struct pending *pd, struct run *run)
 		run->inflight++;
 	}
 	htab_insert(&rs->tab, &pd->hn, htab_hash64(pd->cookie, 0));
-	enforce_settled(d, &pd->e, 1);
+	enforce_settled(d, &pd->e, pd->run, 1);
 	if (q->head || (is_own(pd) && rs->own_inflight >= RECORD_OWN_INFLIGHT) ||
 	    writer_put(d, pd) == -1)
 		q_push(q, pd);
@@ -490,7 +490,7 @@ record_done(struct tgd *d, struct pending *pd, const struct ledger_done *dn)
 			run->spent += pd->e.cost_nano_usd;
 	}
 	if (!fresh)
-		enforce_settled(d, &pd->e, -1);
+		enforce_settled(d, &pd->e, pd->run, -1);
 	if (fresh) {
 		tgd_count(d->health.records_written, 1);
 		if (pd->e.unpriced)

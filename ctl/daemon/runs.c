@@ -89,8 +89,11 @@ run_ref(struct run *r)
 void
 run_unref(struct run *r)
 {
-	if (r && --r->refs == 0)
+	if (r && --r->refs == 0) {
+		rules_free(&r->rules);
+		policy_free(r->policy);
 		free(r);
+	}
 }
 
 int

@@ -23,6 +23,7 @@
 
 #include "htab.h"
 #include "money.h"
+#include "rules.h"
 
 struct run {
 	struct hnode hn;
@@ -44,6 +45,11 @@ struct run {
 	char cgroup_rel[PATH_MAX];  /* the same below the mount ("/a/b/…") */
 	int64_t begun_mono;      /* RUN_BEGIN, CLOCK_MONOTONIC */
 	int shut_down;           /* a sandbox shutdown was started */
+	/* `tollctl run --policy FILE` on the system daemon: evaluated beside
+	 * the host's policy, with counters of the run's own records only
+	 * (enforce.c); NULL when none. */
+	struct policy *policy;
+	struct rules rules;
 	int refs;
 	int in_table;
 	/* A RUN_END waiting for in-flight records: who to answer. */
