@@ -518,6 +518,11 @@ enforce_scan(struct tgd *d)
 	retry_at_mono = 0;
 	for (struct proc *p = d->procs_all; p; p = p->all_next)
 		(void)scan_proc(d, p);
+	/* a live process whose connection closed still maps its page and
+	 * may still be frozen: it is thawed and acted on like the others */
+	for (struct orphan *o = d->orphans; o; o = o->next)
+		if (!o->gone && o->p)
+			(void)scan_proc(d, o->p);
 	for (struct run *r = d->runs.all; r; r = r->all_next)
 		(void)scan_run(d, r);
 	arm_timer(d);
