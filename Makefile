@@ -44,18 +44,23 @@ $(B)/obj/%.o: %.c
 
 $(B)/libtg.a: $(LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^
-$(B)/libtgshim.a: $(SHIM_OBJ)
+# The libc hooks (preload/hook_*.c) stay out of the archive the unit tests
+# link: a test calling write() must get libc's.
+HOOK_OBJ   := $(call obj,$(wildcard preload/hook_*.c))
+$(B)/libtgshim.a: $(filter-out $(HOOK_OBJ),$(SHIM_OBJ))
 	@rm -f $@; ar rcs $@ $^
 $(B)/libtgd.a: $(filter-out %/main.o,$(DAEMON_OBJ))
 	@rm -f $@; ar rcs $@ $^
 $(B)/libtgcli.a: $(filter-out %/main.o,$(CLI_OBJ))
 	@rm -f $@; ar rcs $@ $^
 
-# The shim: libc only (no jansson/sqlite in other people's processes);
-# the version script exports the hooks and nothing else.
+# The shim: libc, plus what the LLM usage parser needs (jansson for the
+# JSON, the Content-Encoding decoders); no sqlite in other people's
+# processes. The version script exports the hooks and nothing else.
+SHIM_LIBS := $(shell pkg-config --libs jansson 2>/dev/null) $(DECODE_LIBS)
 $(B)/libtollgate.so: $(SHIM_OBJ) $(B)/libtg.a preload/exports.map
 	$(CC) -shared -o $@ $(SHIM_OBJ) $(B)/libtg.a -Wl,--version-script=preload/exports.map \
-	    -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete $(DECODE_LIBS) -ldl -lpthread
+	    -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete $(SHIM_LIBS) -ldl -lpthread
 
 $(B)/tollgated: $(B)/obj/ctl/daemon/main.o $(B)/libtgd.a $(B)/libtg.a
 	$(CC) -o $@ $^ $(PKG_LIBS) -lpthread -lm

@@ -37,6 +37,7 @@
 #include "client.h"
 #include "config.h"
 #include "instance.h"
+#include "meter.h"
 #include "replay.h"
 #include "say.h"
 #include "shim.h"
@@ -262,28 +263,37 @@ replay_form(struct tg_record *rec)
 	tg_strlcpy(rec->run, shim_cfg.run, sizeof(rec->run));
 }
 
-static int
-usage_locked(const struct tollgate_usage *u)
+/* Settle a filled record (meter.h): tollgate_usage and the hooks' meter
+ * share this path. The caller is inside tollgate (shim_inside). */
+int
+shim_settle_record(struct tg_record *rec)
 {
-	struct tg_record rec;
 	struct shim_reply r;
 	int64_t deadline = deadline_in(shim_call_ns());
 	uint64_t gen = shim_instance_sync();
 	int rc;
 
-	fill_record(&rec, u);
-	shim_instance_new_id(rec.id);
-	rc = daemon_call(gen, TG_MSG_RECORD, &rec, sizeof(rec), TG_MSG_ACK, &r,
+	shim_instance_new_id(rec->id);
+	rc = daemon_call(gen, TG_MSG_RECORD, rec, sizeof(*rec), TG_MSG_ACK, &r,
 	    deadline);
-	if (rc == 0 && memcmp(r.u.ack.id, rec.id, sizeof(rec.id)) == 0)
+	if (rc == 0 && memcmp(r.u.ack.id, rec->id, sizeof(rec->id)) == 0)
 		return 0;
 	if (rc > 0 && shim_conn_permanent(rc)) {
 		shim_say("the daemon refused a usage record (error %d)", rc);
 		return -1;
 	}
-	replay_form(&rec);
+	replay_form(rec);
 	/* When it cannot, the spool says why (rate-limited) and counts it. */
-	return shim_spool_append(gen, &rec) == 0 ? 1 : -1;
+	return shim_spool_append(gen, rec) == 0 ? 1 : -1;
+}
+
+static int
+usage_locked(const struct tollgate_usage *u)
+{
+	struct tg_record rec;
+
+	fill_record(&rec, u);
+	return shim_settle_record(&rec);
 }
 
 int

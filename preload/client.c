@@ -200,7 +200,8 @@ map_pages(int fds[2], int n)
 static int
 do_register(int64_t deadline)
 {
-	struct tg_register rg = { .mode = shim_cfg.mode, .covers = 0 };
+	struct tg_register rg = { .mode = shim_cfg.mode,
+	    .covers = TG_COVERS_PLAIN_HTTP };
 	struct shim_reply r;
 	int fds[2], nfds = 0, rc;
 	uint32_t seq;

@@ -2,6 +2,7 @@
 #include "real.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -57,15 +58,78 @@ sys_pread(int fd, void *b, size_t n, off_t o)
 	return syscall(SYS_pread64, fd, b, n, o);
 }
 
+static ssize_t
+sys_read(int fd, void *b, size_t n)
+{
+	return syscall(SYS_read, fd, b, n);
+}
+
+static ssize_t
+sys_readv(int fd, const struct iovec *v, int n)
+{
+	return syscall(SYS_readv, fd, v, n);
+}
+
+static ssize_t
+sys_writev(int fd, const struct iovec *v, int n)
+{
+	return syscall(SYS_writev, fd, v, n);
+}
+
+static ssize_t
+sys_sendto(int fd, const void *b, size_t n, int f, const struct sockaddr *a,
+    socklen_t l)
+{
+	return syscall(SYS_sendto, fd, b, n, f, a, l);
+}
+
+static ssize_t
+sys_send(int fd, const void *b, size_t n, int f)
+{
+	return sys_sendto(fd, b, n, f, NULL, 0);
+}
+
+static ssize_t
+sys_recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a,
+    socklen_t *l)
+{
+	return syscall(SYS_recvfrom, fd, b, n, f, a, l);
+}
+
+static ssize_t
+sys_recv(int fd, void *b, size_t n, int f)
+{
+	return sys_recvfrom(fd, b, n, f, NULL, NULL);
+}
+
+static int
+sys_dup3(int o, int n, int f)
+{
+	return syscall(SYS_dup3, o, n, f);
+}
+
+/* dup3 refuses o == n, where dup2 checks o and returns it. */
+static int
+sys_dup2(int o, int n)
+{
+	if (o == n)
+		return syscall(SYS_fcntl, o, F_GETFD) < 0 ? -1 : n;
+	return sys_dup3(o, n, 0);
+}
+
 struct shim_real_fns shim_real = {
 	sys_socket, sys_connect, sys_sendmsg, sys_recvmsg, sys_poll,
 	sys_close, sys_write, sys_pread,
+	sys_read, sys_readv, sys_writev, sys_send, sys_sendto, sys_recv,
+	sys_recvfrom, sys_dup2, sys_dup3,
 };
 
 #define SLOT(f) { #f, offsetof(struct shim_real_fns, f) }
 static const struct { const char *name; size_t off; } real_table[] = {
 	SLOT(socket), SLOT(connect), SLOT(sendmsg), SLOT(recvmsg),
 	SLOT(poll), SLOT(close), SLOT(write), SLOT(pread),
+	SLOT(read), SLOT(readv), SLOT(writev), SLOT(send), SLOT(sendto),
+	SLOT(recv), SLOT(recvfrom), SLOT(dup2), SLOT(dup3),
 };
 
 int

@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct shim_real_fns {
 	int (*socket)(int, int, int);
@@ -26,6 +27,18 @@ struct shim_real_fns {
 	int (*close)(int);
 	ssize_t (*write)(int, const void *, size_t);
 	ssize_t (*pread)(int, void *, size_t, off_t);
+	/* the plain-HTTP hooks (sock.h) */
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*writev)(int, const struct iovec *, int);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*sendto)(int, const void *, size_t, int,
+	    const struct sockaddr *, socklen_t);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *,
+	    socklen_t *);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
 };
 
 extern struct shim_real_fns shim_real;

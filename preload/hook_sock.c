@@ -1,0 +1,193 @@
+/*
+ * hook_sock.c — the libc socket calls libtollgate.so exports (listed in
+ * exports.map): connect, write/writev/send/sendto/sendmsg,
+ * read/readv/recv/recvfrom/recvmsg, close, dup2, dup3. Each makes the real
+ * call, then — only for an fd sock.h watches — hands the bytes actually
+ * transferred to sock.c. Kept out of libtgshim.a (Makefile): a unit test
+ * that calls write() must get libc's, not these.
+ */
+#include <errno.h>
+#include <unistd.h>
+
+#include "real.h"
+#include "sock.h"
+
+#define LIKELY_NOT(x) __builtin_expect(!!(x), 0)
+
+static void
+out1(int fd, const void *b, ssize_t n)
+{
+	struct iovec v = { (void *)b, (size_t)n };
+
+	shim_sock_out(fd, &v, 1, (size_t)n);
+}
+
+/* A read's flags: MSG_PEEK bytes come again (not fed); MSG_TRUNC on a
+ * stream discards bytes we never see (a gap). */
+static void
+in1(int fd, void *b, ssize_t n, int flags)
+{
+	struct iovec v = { b, (size_t)n };
+
+	if (flags & MSG_PEEK)
+		return;
+	if (flags & MSG_TRUNC)
+		shim_sock_gap(fd);
+	else
+		shim_sock_in(fd, &v, 1, (size_t)n);
+}
+
+int
+connect(int fd, const struct sockaddr *a, socklen_t l)
+{
+	int rc = shim_real.connect(fd, a, l);
+
+	if (rc == 0 || errno == EINPROGRESS || errno == EINTR)
+		shim_sock_connected(fd, a, l);
+	return rc;
+}
+
+ssize_t
+write(int fd, const void *b, size_t n)
+{
+	ssize_t r = shim_real.write(fd, b, n);
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
+		out1(fd, b, r);
+	return r;
+}
+
+ssize_t
+send(int fd, const void *b, size_t n, int flags)
+{
+	ssize_t r = shim_real.send(fd, b, n, flags);
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
+		out1(fd, b, r);
+	return r;
+}
+
+ssize_t
+sendto(int fd, const void *b, size_t n, int flags, const struct sockaddr *a,
+    socklen_t l)
+{
+	ssize_t r = shim_real.sendto(fd, b, n, flags, a, l);
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
+		out1(fd, b, r);
+	return r;
+}
+
+ssize_t
+writev(int fd, const struct iovec *v, int nv)
+{
+	ssize_t r = shim_real.writev(fd, v, nv);
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
+		shim_sock_out(fd, v, nv, (size_t)r);
+	return r;
+}
+
+ssize_t
+sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	ssize_t r = shim_real.sendmsg(fd, m, flags);
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
+		shim_sock_out(fd, m->msg_iov, (int)m->msg_iovlen, (size_t)r);
+	return r;
+}
+
+ssize_t
+read(int fd, void *b, size_t n)
+{
+	ssize_t r = shim_real.read(fd, b, n);
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
+		in1(fd, b, r, 0);
+	return r;
+}
+
+ssize_t
+recv(int fd, void *b, size_t n, int flags)
+{
+	ssize_t r = shim_real.recv(fd, b, n, flags);
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
+		in1(fd, b, r, flags);
+	return r;
+}
+
+ssize_t
+recvfrom(int fd, void *b, size_t n, int flags, struct sockaddr *a,
+    socklen_t *l)
+{
+	ssize_t r = shim_real.recvfrom(fd, b, n, flags, a, l);
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
+		in1(fd, b, r, flags);
+	return r;
+}
+
+ssize_t
+readv(int fd, const struct iovec *v, int nv)
+{
+	ssize_t r = shim_real.readv(fd, v, nv);
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
+		shim_sock_in(fd, v, nv, (size_t)r);
+	return r;
+}
+
+ssize_t
+recvmsg(int fd, struct msghdr *m, int flags)
+{
+	ssize_t r = shim_real.recvmsg(fd, m, flags);
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0 && !(flags & MSG_PEEK)) {
+		if (flags & MSG_TRUNC)
+			shim_sock_gap(fd);
+		else
+			shim_sock_in(fd, m->msg_iov, (int)m->msg_iovlen,
+			    (size_t)r);
+	}
+	return r;
+}
+
+/* The state ends before the real close: once the number is free, another
+ * thread may connect a new socket on it. */
+int
+close(int fd)
+{
+	struct shim_sock_done *d = NULL;
+	int rc;
+
+	if (LIKELY_NOT(shim_sock_watched(fd)))
+		d = shim_sock_detach(fd);
+	rc = shim_real.close(fd);
+	if (d != NULL)
+		shim_sock_settle(d);
+	return rc;
+}
+
+/* newfd's old connection ends when dup2/dup3 replace it; the new number
+ * gets no state (pass-through). */
+static int
+dup_done(int rc, int o, int n)
+{
+	if (rc >= 0 && o != n && LIKELY_NOT(shim_sock_watched(n)))
+		shim_sock_settle(shim_sock_detach(n));
+	return rc;
+}
+
+int
+dup2(int o, int n)
+{
+	return dup_done(shim_real.dup2(o, n), o, n);
+}
+
+int
+dup3(int o, int n, int flags)
+{
+	return dup_done(shim_real.dup3(o, n, flags), o, n);
+}

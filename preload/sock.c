@@ -1,0 +1,376 @@
+/* sock.c — per-fd plain-HTTP metering state behind the hooks; see sock.h. */
+#include "sock.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fork.h"
+#include "instance.h"
+#include "llm.h"
+#include "meter.h"
+#include "shim.h"
+
+/* Requests whose start time is kept while their responses are pending
+ * (pipelining); past it a latency is measured from the response's end. */
+#define SOCK_RING 8
+
+__attribute__((visibility("hidden"))) uint8_t shim_sock_kind[SHIM_SOCK_FDS];
+
+struct shim_sock_done {
+	struct shim_sock_done *next;
+	struct tg_record rec;
+};
+
+struct sock_state {
+	pthread_mutex_t mu;
+	_Atomic uint64_t gen;        /* owner's generation; 0: being taken */
+	pid_t pid;                   /* the process that connected it */
+	int silent;                  /* dropping: the callback reports nothing */
+	struct llm_conn *conn;       /* set iff kind is METERED */
+	const struct llm_req *cur;   /* the request seen last */
+	unsigned started, finished;  /* exchanges begun / ended */
+	int64_t start_ns[SOCK_RING];
+	struct shim_sock_done *done, **tail; /* records to settle */
+};
+
+/* Allocated once per fd number, never freed (sock.h). */
+static struct sock_state *_Atomic sock_tab[SHIM_SOCK_FDS];
+
+static void
+set_kind(int fd, uint8_t k)
+{
+	__atomic_store_n(&shim_sock_kind[fd], k, __ATOMIC_RELAXED);
+}
+
+static uint8_t
+get_kind(int fd)
+{
+	return __atomic_load_n(&shim_sock_kind[fd], __ATOMIC_RELAXED);
+}
+
+/* The parser's callback, under st->mu: the exchange becomes a record. */
+static void
+on_done(void *arg, const struct llm_exchange *x)
+{
+	struct sock_state *st = arg;
+	struct shim_sock_done *d;
+	int64_t now, t0;
+
+	if (st->silent)
+		return;
+	now = t0 = shim_now_mono();
+	if (st->finished != st->started)
+		t0 = st->start_ns[st->finished++ % SOCK_RING];
+	if ((d = malloc(sizeof(*d))) == NULL)
+		return;
+	shim_meter_fill(&d->rec, x, (uint32_t)((now - t0) / 1000000));
+	d->next = NULL;
+	*st->tail = d;
+	st->tail = &d->next;
+}
+
+static struct shim_sock_done *
+take_done(struct sock_state *st)
+{
+	struct shim_sock_done *d = st->done;
+
+	st->done = NULL;
+	st->tail = &st->done;
+	return d;
+}
+
+/* The connection's state ends; its pending exchanges are reported cut
+ * (unless silent). Under st->mu. */
+static void
+end_conn(struct sock_state *st, int fd)
+{
+	if (st->conn != NULL) {
+		llm_conn_free(st->conn);
+		st->conn = NULL;
+	}
+	st->cur = NULL;
+	st->started = st->finished = 0;
+	set_kind(fd, SHIM_SOCK_NONE);
+}
+
+static void
+free_done(struct shim_sock_done *d)
+{
+	struct shim_sock_done *next;
+
+	for (; d != NULL; d = next) {
+		next = d->next;
+		free(d);
+	}
+}
+
+/* A fork child's first touch of a state its parent made: drop it without
+ * reporting (the parent reports its exchanges). A mutex a parent thread
+ * held is replaced, and what it guarded leaked, not trusted. */
+static void
+take_over(struct sock_state *st, int fd)
+{
+	if (pthread_mutex_trylock(&st->mu) == 0) {
+		st->silent = 1;
+		end_conn(st, fd);
+		st->silent = 0;
+		free_done(take_done(st));
+		pthread_mutex_unlock(&st->mu);
+	} else {
+		shim_fork_fresh_lock(&st->mu);
+		st->conn = NULL;
+		take_done(st);
+		end_conn(st, fd);
+	}
+	st->pid = 0;
+}
+
+/* 1 when st belongs to this process generation (taking it over from a
+ * parent first); 0 while another thread takes it over. */
+static int
+state_own(struct sock_state *st, int fd, uint64_t g)
+{
+	uint64_t sg = atomic_load(&st->gen);
+
+	if (sg == g)
+		return 1;
+	if (sg == 0 || !atomic_compare_exchange_strong(&st->gen, &sg, 0))
+		return 0;
+	take_over(st, fd);
+	atomic_store(&st->gen, g);
+	return 1;
+}
+
+static struct sock_state *
+state_get(int fd, uint64_t g, int make)
+{
+	struct sock_state *st = atomic_load(&sock_tab[fd]), *fresh;
+
+	if (st != NULL || !make)
+		return st;
+	if ((fresh = calloc(1, sizeof(*fresh))) == NULL)
+		return NULL;
+	pthread_mutex_init(&fresh->mu, NULL);
+	fresh->tail = &fresh->done;
+	atomic_store(&fresh->gen, g);
+	if (!atomic_compare_exchange_strong(&sock_tab[fd], &st, fresh)) {
+		pthread_mutex_destroy(&fresh->mu);
+		free(fresh);
+		return st;
+	}
+	return fresh;
+}
+
+/* The fd's state, locked and inside tollgate, when this process may meter
+ * it; NULL: pass through. owner: only the process that connected it (not
+ * a vfork child sharing our memory). */
+static struct sock_state *
+enter(int fd, int owner)
+{
+	struct sock_state *st;
+
+	if (shim_inside || (st = atomic_load(&sock_tab[fd])) == NULL)
+		return NULL;
+	shim_inside++;
+	if (!state_own(st, fd, shim_instance_sync()) ||
+	    (owner && st->pid != getpid())) {
+		shim_inside--;
+		return NULL;
+	}
+	pthread_mutex_lock(&st->mu);
+	return st;
+}
+
+/* Unlock, then settle what finished: never a daemon call under st->mu. */
+static void
+leave(struct sock_state *st)
+{
+	struct shim_sock_done *d = take_done(st);
+
+	pthread_mutex_unlock(&st->mu);
+	shim_sock_settle(d);
+	shim_inside--;
+}
+
+void
+shim_sock_settle(struct shim_sock_done *d)
+{
+	struct shim_sock_done *next;
+	int saved = errno;
+
+	if (d == NULL)
+		return;
+	shim_inside++;
+	for (; d != NULL; d = next) {
+		next = d->next;
+		shim_meter_settle(&d->rec);
+		free(d);
+	}
+	shim_inside--;
+	errno = saved;
+}
+
+static int
+is_tcp(int fd, const struct sockaddr *a, socklen_t alen)
+{
+	int type = 0;
+	socklen_t tl = sizeof(type);
+
+	if (a == NULL || alen < sizeof(sa_family_t) ||
+	    (a->sa_family != AF_INET && a->sa_family != AF_INET6))
+		return 0;
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+	    type == SOCK_STREAM;
+}
+
+void
+shim_sock_connected(int fd, const struct sockaddr *a, socklen_t alen)
+{
+	struct shim_sock_done *d;
+	struct sock_state *st;
+	uint64_t g;
+	int saved = errno, cand;
+
+	if ((unsigned)fd >= SHIM_SOCK_FDS || shim_inside || !shim_ready())
+		goto out;
+	shim_inside++;
+	cand = is_tcp(fd, a, alen);
+	/* A UDP connect (a resolver) on an fd never watched: nothing. */
+	if ((cand || atomic_load(&sock_tab[fd]) != NULL) &&
+	    (st = state_get(fd, g = shim_instance_sync(), cand)) != NULL &&
+	    state_own(st, fd, g)) {
+		pthread_mutex_lock(&st->mu);
+		end_conn(st, fd);
+		st->pid = getpid();
+		set_kind(fd, cand ? SHIM_SOCK_CANDIDATE : SHIM_SOCK_NONE);
+		d = take_done(st);
+		pthread_mutex_unlock(&st->mu);
+		shim_sock_settle(d);
+	}
+	shim_inside--;
+out:
+	errno = saved;
+}
+
+/* The first bytes written say whether this is HTTP POST (sock.h). */
+static int
+starts_post(const struct iovec *v, int nv, size_t n)
+{
+	char b[5];
+	size_t k = 0, m;
+
+	for (int i = 0; i < nv && k < sizeof(b) && k < n; i++) {
+		m = v[i].iov_len;
+		if (m > sizeof(b) - k)
+			m = sizeof(b) - k;
+		if (m > n - k)
+			m = n - k;
+		memcpy(b + k, v[i].iov_base, m);
+		k += m;
+	}
+	return k > 0 && memcmp(b, "POST ", k) == 0;
+}
+
+static void
+feed(struct llm_conn *c, const struct iovec *v, int nv, size_t n, int out)
+{
+	size_t m;
+
+	for (int i = 0; i < nv && n > 0; i++) {
+		if ((m = v[i].iov_len) > n)
+			m = n;
+		if (m == 0)
+			continue;
+		if (out)
+			llm_conn_out(c, v[i].iov_base, m);
+		else
+			llm_conn_in(c, v[i].iov_base, m);
+		n -= m;
+	}
+}
+
+/* A metered request that appeared since the last write starts a clock
+ * (consecutive requests use distinct slots: a new pointer). */
+static void
+note_start(struct sock_state *st)
+{
+	const struct llm_req *r = llm_conn_request(st->conn);
+
+	if (r != NULL && r != st->cur && st->started - st->finished < SOCK_RING)
+		st->start_ns[st->started++ % SOCK_RING] = shim_now_mono();
+	st->cur = r;
+}
+
+void
+shim_sock_out(int fd, const struct iovec *v, int nv, size_t n)
+{
+	struct sock_state *st;
+	int saved = errno;
+
+	if ((st = enter(fd, 0)) == NULL)
+		goto out;
+	if (get_kind(fd) == SHIM_SOCK_CANDIDATE) {
+		if (starts_post(v, nv, n) &&
+		    (st->conn = llm_conn_new(on_done, st)) != NULL)
+			set_kind(fd, SHIM_SOCK_METERED);
+		else
+			set_kind(fd, SHIM_SOCK_NONE);
+	}
+	if (st->conn != NULL) {
+		feed(st->conn, v, nv, n, 1);
+		note_start(st);
+	}
+	leave(st);
+out:
+	errno = saved;
+}
+
+void
+shim_sock_in(int fd, const struct iovec *v, int nv, size_t n)
+{
+	struct sock_state *st;
+	int saved = errno;
+
+	/* A candidate reading first (the server speaks first): not yet. */
+	if (get_kind(fd) != SHIM_SOCK_METERED || (st = enter(fd, 0)) == NULL)
+		goto out;
+	if (st->conn != NULL)
+		feed(st->conn, v, nv, n, 0);
+	leave(st);
+out:
+	errno = saved;
+}
+
+void
+shim_sock_gap(int fd)
+{
+	struct sock_state *st;
+	int saved = errno;
+
+	if ((st = enter(fd, 0)) != NULL) {
+		end_conn(st, fd);
+		leave(st);
+	}
+	errno = saved;
+}
+
+struct shim_sock_done *
+shim_sock_detach(int fd)
+{
+	struct shim_sock_done *d = NULL;
+	struct sock_state *st;
+	int saved = errno;
+
+	if ((st = enter(fd, 1)) != NULL) {
+		end_conn(st, fd);
+		d = take_done(st);
+		pthread_mutex_unlock(&st->mu);
+		shim_inside--;
+	}
+	errno = saved;
+	return d;
+}
