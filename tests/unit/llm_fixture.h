@@ -16,6 +16,28 @@
 
 #include "llm.h"
 
+/* What a fixture must give (cmocka is included before this header). */
+struct want {
+	uint64_t input, output, cached, cache_write, reasoning;
+	unsigned have;
+	const char *model;
+	int error, done;
+};
+
+static inline void
+check(const struct llm_usage *u, const struct want *w)
+{
+	assert_int_equal(u->input, w->input);
+	assert_int_equal(u->output, w->output);
+	assert_int_equal(u->cached, w->cached);
+	assert_int_equal(u->cache_write, w->cache_write);
+	assert_int_equal(u->reasoning, w->reasoning);
+	assert_int_equal(u->have, w->have);
+	assert_string_equal(u->model, w->model);
+	assert_int_equal(u->error, w->error);
+	assert_int_equal(u->done, w->done);
+}
+
 /* $SRC/tests/fixtures/llm/<name>, else ../../ from build/tests/<exe>. */
 static inline char *
 fixture_read(const char *name, size_t *len)

@@ -20,13 +20,6 @@
 #define CW LLM_HAVE_CACHE_WRITE
 #define RE LLM_HAVE_REASONING
 
-struct want {
-	uint64_t input, output, cached, cache_write, reasoning;
-	unsigned have;
-	const char *model;
-	int error, done;
-};
-
 struct scase {
 	const char *file;
 	const char *path, *host;   /* classified as a POST */
@@ -91,20 +84,6 @@ static const struct scase cases[] = {
 	{ "llamacpp/chat_stream.sse", CHAT, "localhost:8080", 5,
 	    { 1085, 4, 1024, 0, 0, IN | OUT | CA, "gpt-oss-20b", 0, 1 } },
 };
-
-static void
-check(const struct llm_usage *u, const struct want *w)
-{
-	assert_int_equal(u->input, w->input);
-	assert_int_equal(u->output, w->output);
-	assert_int_equal(u->cached, w->cached);
-	assert_int_equal(u->cache_write, w->cache_write);
-	assert_int_equal(u->reasoning, w->reasoning);
-	assert_int_equal(u->have, w->have);
-	assert_string_equal(u->model, w->model);
-	assert_int_equal(u->error, w->error);
-	assert_int_equal(u->done, w->done);
-}
 
 static int
 feed(const struct llm_req *r, const char *file, const char *text, size_t len,

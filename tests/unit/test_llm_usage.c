@@ -16,13 +16,6 @@
 #define CW LLM_HAVE_CACHE_WRITE
 #define RE LLM_HAVE_REASONING
 
-struct want {
-	uint64_t input, output, cached, cache_write, reasoning;
-	unsigned have;
-	const char *model;
-	int error, done;
-};
-
 struct bcase {
 	const char *file;
 	const char *path, *host;   /* classified as a POST */
@@ -81,20 +74,6 @@ static const struct bcase cases[] = {
 	{ "llamacpp/chat.json", "/v1/chat/completions", "localhost:8080",
 	    { 410, 40, 290, 0, 0, IN | OUT | CA, "gpt-oss-20b", 0, 1 } },
 };
-
-static void
-check(const struct llm_usage *u, const struct want *w)
-{
-	assert_int_equal(u->input, w->input);
-	assert_int_equal(u->output, w->output);
-	assert_int_equal(u->cached, w->cached);
-	assert_int_equal(u->cache_write, w->cache_write);
-	assert_int_equal(u->reasoning, w->reasoning);
-	assert_int_equal(u->have, w->have);
-	assert_string_equal(u->model, w->model);
-	assert_int_equal(u->error, w->error);
-	assert_int_equal(u->done, w->done);
-}
 
 static void
 test_fixture(void **state)
