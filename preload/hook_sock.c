@@ -1,7 +1,8 @@
 /*
  * hook_sock.c — the libc socket calls libtollgate.so exports (listed in
  * exports.map): connect, write/writev/send/sendto/sendmsg,
- * read/readv/recv/recvfrom/recvmsg, close, dup2, dup3. Each makes the real
+ * read/readv/recv/recvfrom/recvmsg, close, dup2, dup3, close_range,
+ * closefrom, accept, accept4. Each makes the real
  * call, then — only for an fd sock.h watches — hands the bytes actually
  * transferred to sock.c. Kept out of libtgshim.a (Makefile): a unit test
  * that calls write() must get libc's, not these.
@@ -190,4 +191,95 @@ int
 dup3(int o, int n, int flags)
 {
 	return dup_done(shim_real.dup3(o, n, flags), o, n);
+}
+
+/* close_range/closefrom end every watched fd of the range (regression: a
+ * socket closed by them kept its state, and a file that got its number
+ * was parsed as its response — a made-up record). The close-on-exec form
+ * closes nothing. More watched fds than fit here are settled before the
+ * real call: correct, only earlier. */
+#define RANGE_BATCH 64
+
+static int
+range_done(unsigned first, unsigned last, int flags,
+    struct shim_sock_done **out, int *n)
+{
+	*n = 0;
+	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last)
+		return 0;
+	for (unsigned fd = first; fd <= last && fd < SHIM_SOCK_FDS; fd++) {
+		struct shim_sock_done *d;
+
+		if (!shim_sock_watched((int)fd) ||
+		    (d = shim_sock_detach((int)fd)) == NULL)
+			continue;
+		if (*n < RANGE_BATCH)
+			out[(*n)++] = d;
+		else
+			shim_sock_settle(d);
+	}
+	return 0;
+}
+
+int
+close_range(unsigned first, unsigned last, int flags)
+{
+	struct shim_sock_done *d[RANGE_BATCH];
+	int n, rc, saved;
+
+	range_done(first, last, flags, d, &n);
+	rc = shim_real.close_range(first, last, flags);
+	saved = errno;
+	for (int i = 0; i < n; i++)
+		shim_sock_settle(d[i]);
+	errno = saved;
+	return rc;
+}
+
+/* glibc's closefrom calls the close_range system call directly, past the
+ * hook above: it is hooked itself, and done as close_range. */
+void
+closefrom(int lowfd)
+{
+	if (lowfd < 0)
+		lowfd = 0;
+	if (close_range((unsigned)lowfd, ~0U, 0) == -1) {
+		int saved = errno;
+
+		/* a kernel without close_range: one by one, as glibc does */
+		for (int fd = lowfd; fd < SHIM_SOCK_FDS; fd++)
+			if (shim_sock_watched(fd))
+				close(fd);
+		errno = saved;
+		for (long fd = lowfd, max = sysconf(_SC_OPEN_MAX); fd < max; fd++)
+			shim_real.close((int)fd);
+	}
+}
+
+/* A new socket's number may be an old one's that went without a hook
+ * (fclose of an fdopen'd socket, a raw system call): no stale state. */
+static int
+fresh(int fd)
+{
+	if (fd >= 0 && shim_sock_watched(fd)) {
+		int saved = errno;
+		struct shim_sock_done *d = shim_sock_detach(fd);
+
+		if (d != NULL)
+			shim_sock_settle(d);
+		errno = saved;
+	}
+	return fd;
+}
+
+int
+accept(int fd, struct sockaddr *a, socklen_t *l)
+{
+	return fresh(shim_real.accept(fd, a, l));
+}
+
+int
+accept4(int fd, struct sockaddr *a, socklen_t *l, int flags)
+{
+	return fresh(shim_real.accept4(fd, a, l, flags));
 }

@@ -117,11 +117,30 @@ sys_dup2(int o, int n)
 	return sys_dup3(o, n, 0);
 }
 
+static int
+sys_close_range(unsigned first, unsigned last, int flags)
+{
+	return syscall(SYS_close_range, first, last, flags);
+}
+
+static int
+sys_accept4(int fd, struct sockaddr *a, socklen_t *l, int flags)
+{
+	return syscall(SYS_accept4, fd, a, l, flags);
+}
+
+static int
+sys_accept(int fd, struct sockaddr *a, socklen_t *l)
+{
+	return sys_accept4(fd, a, l, 0);
+}
+
 struct shim_real_fns shim_real = {
 	sys_socket, sys_connect, sys_sendmsg, sys_recvmsg, sys_poll,
 	sys_close, sys_write, sys_pread,
 	sys_read, sys_readv, sys_writev, sys_send, sys_sendto, sys_recv,
-	sys_recvfrom, sys_dup2, sys_dup3,
+	sys_recvfrom, sys_dup2, sys_dup3, sys_close_range, sys_accept,
+	sys_accept4,
 };
 
 #define SLOT(f) { #f, offsetof(struct shim_real_fns, f) }
@@ -130,6 +149,7 @@ static const struct { const char *name; size_t off; } real_table[] = {
 	SLOT(poll), SLOT(close), SLOT(write), SLOT(pread),
 	SLOT(read), SLOT(readv), SLOT(writev), SLOT(send), SLOT(sendto),
 	SLOT(recv), SLOT(recvfrom), SLOT(dup2), SLOT(dup3),
+	SLOT(close_range), SLOT(accept), SLOT(accept4),
 };
 
 int

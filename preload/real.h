@@ -39,6 +39,9 @@ struct shim_real_fns {
 	    socklen_t *);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
+	int (*close_range)(unsigned, unsigned, int);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
 };
 
 extern struct shim_real_fns shim_real;

@@ -34,6 +34,11 @@
  * replaced and its llm_conn leaked rather than freed half-updated. A vfork
  * child shares our memory: its close/dup2/dup3 on a metered fd
  * (Python's subprocess does close and dup2 there) touch no state.
+ *
+ * Known limit: a hook on a METERED fd may allocate and free (the parser,
+ * the decoders, the record), so closing or first writing a metered LLM
+ * socket from a signal handler that interrupted malloc can deadlock. No
+ * other fd is affected: the hooks do nothing else for them.
  */
 #ifndef SHIM_SOCK_H
 #define SHIM_SOCK_H

@@ -198,6 +198,29 @@ noconn "ls /" ls /
 noconn "python3 -c pass" "$PY" -c pass
 [ "$(records)" = "$n" ] || fail "non-LLM traffic added $(($(records) - n)) records"
 
+# Regression "a socket closed by close_range kept its state": a file that
+# then got its fd number was parsed as the pending request's response and
+# billed as a made-up record. Now the request ends (cut, an estimate of
+# the request alone) and the file is nobody's response.
+printf 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 95\r\n\r\n{"model":"gpt-4o-PHANTOM","usage":{"prompt_tokens":77777,"completion_tokens":88888}}          ' \
+	>"$T/phantom.txt"
+LD_PRELOAD=$SHIM "$PY" - "$PORT" "$T/phantom.txt" <<'PY' || fail "close_range case: exit $?"
+import json, os, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
+s.send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+fd = s.detach()
+os.closerange(fd, fd + 1)
+f = os.open(sys.argv[2], os.O_RDONLY)
+assert f == fd, (f, fd)
+while os.read(f, 4096):
+    pass
+os.close(f)
+PY
+[ "$(sqlite3 "$T/state/ledger.db" "SELECT count(*) FROM records WHERE model LIKE '%PHANTOM%'")" = 0 ] ||
+	fail "close_range: a file read on the reused fd was billed"
+n=$(records)
+
 # Nothing went through the spool.
 n=$(ls "$T/spool" 2>/dev/null | grep -c '\.spool$')
 [ "$n" = 0 ] || fail "$n spool files: records were not settled live"
