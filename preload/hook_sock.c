@@ -171,26 +171,41 @@ close(int fd)
 	return rc;
 }
 
-/* newfd's old connection ends when dup2/dup3 replace it; the new number
- * gets no state (pass-through). */
-static int
-dup_done(int rc, int o, int n)
+/* newfd's old connection ends when dup2/dup3 replace it: detached before
+ * the call, while newfd still is that socket (sock.c checks that before it
+ * reports), settled after; the new number gets no state (pass-through).
+ * A dup2 that fails leaves newfd unmetered from then on, nothing worse. */
+static struct shim_sock_done *
+dup_begin(int o, int n)
 {
-	if (rc >= 0 && o != n && LIKELY_NOT(shim_sock_watched(n)))
-		shim_sock_settle(shim_sock_detach(n));
+	return o != n && LIKELY_NOT(shim_sock_watched(n)) ?
+	    shim_sock_detach(n) : NULL;
+}
+
+static int
+dup_end(int rc, struct shim_sock_done *d)
+{
+	int saved = errno;
+
+	shim_sock_settle(d);
+	errno = saved;
 	return rc;
 }
 
 int
 dup2(int o, int n)
 {
-	return dup_done(shim_real.dup2(o, n), o, n);
+	struct shim_sock_done *d = dup_begin(o, n);
+
+	return dup_end(shim_real.dup2(o, n), d);
 }
 
 int
 dup3(int o, int n, int flags)
 {
-	return dup_done(shim_real.dup3(o, n, flags), o, n);
+	struct shim_sock_done *d = dup_begin(o, n);
+
+	return dup_end(shim_real.dup3(o, n, flags), d);
 }
 
 /* close_range/closefrom end every watched fd of the range (regression: a

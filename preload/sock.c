@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fork.h"
@@ -35,6 +36,8 @@ struct sock_state {
 	unsigned started, finished;  /* exchanges begun / ended */
 	int64_t start_ns[SOCK_RING];
 	struct shim_sock_done *done, **tail; /* records to settle */
+	dev_t dev;                   /* the socket connect() saw: an fd */
+	ino_t ino;                   /* closed past our hooks is not it */
 };
 
 /* Allocated once per fd number, never freed (sock.h). */
@@ -73,6 +76,9 @@ on_done(void *arg, const struct llm_exchange *x)
 	st->tail = &d->next;
 }
 
+static void free_done(struct shim_sock_done *d);
+static void end_conn(struct sock_state *st, int fd);
+
 static struct shim_sock_done *
 take_done(struct sock_state *st)
 {
@@ -81,6 +87,33 @@ take_done(struct sock_state *st)
 	st->done = NULL;
 	st->tail = &st->done;
 	return d;
+}
+
+/* Is fd still the socket connect() saw? A socket closed past our hooks
+ * (fclose of an fdopen'd socket, a raw system call, io_uring) leaves its
+ * state behind, and a file or pipe given the number next must not be
+ * parsed as its response: checked (one fstat) whenever exchanges are
+ * about to be reported. */
+static int
+same_socket(const struct sock_state *st, int fd)
+{
+	struct stat sb;
+
+	return fstat(fd, &sb) == 0 && S_ISSOCK(sb.st_mode) &&
+	    sb.st_dev == st->dev && sb.st_ino == st->ino;
+}
+
+/* Records about to be reported from fd: dropped, and the state ended,
+ * when fd is no longer the connection's socket. Under st->mu. */
+static void
+check_done(struct sock_state *st, int fd)
+{
+	if (st->done == NULL || same_socket(st, fd))
+		return;
+	free_done(take_done(st));
+	st->silent = 1;
+	end_conn(st, fd);
+	st->silent = 0;
 }
 
 /* The connection's state ends; its pending exchanges are reported cut
@@ -247,6 +280,13 @@ shim_sock_connected(int fd, const struct sockaddr *a, socklen_t alen)
 		end_conn(st, fd);
 		st->pid = getpid();
 		set_kind(fd, cand ? SHIM_SOCK_CANDIDATE : SHIM_SOCK_NONE);
+		if (cand) {
+			struct stat sb;
+			int ok = fstat(fd, &sb) == 0;
+
+			st->dev = ok ? sb.st_dev : 0;
+			st->ino = ok ? sb.st_ino : 0;
+		}
 		d = take_done(st);
 		pthread_mutex_unlock(&st->mu);
 		shim_sock_settle(d);
@@ -340,6 +380,7 @@ shim_sock_in(int fd, const struct iovec *v, int nv, size_t n)
 		goto out;
 	if (st->conn != NULL)
 		feed(st->conn, v, nv, n, 0);
+	check_done(st, fd);
 	leave(st);
 out:
 	errno = saved;
@@ -367,6 +408,7 @@ shim_sock_detach(int fd)
 
 	if ((st = enter(fd, 1)) != NULL) {
 		end_conn(st, fd);
+		check_done(st, fd);
 		d = take_done(st);
 		pthread_mutex_unlock(&st->mu);
 		shim_inside--;

@@ -219,6 +219,25 @@ os.close(f)
 PY
 [ "$(sqlite3 "$T/state/ledger.db" "SELECT count(*) FROM records WHERE model LIKE '%PHANTOM%'")" = 0 ] ||
 	fail "close_range: a file read on the reused fd was billed"
+# … and a socket closed past every hook (a raw close system call): the
+# socket's identity (dev+ino at connect) no longer matches, nothing billed
+if [ "$(uname -m)" = x86_64 ]; then
+LD_PRELOAD=$SHIM "$PY" - "$PORT" "$T/phantom.txt" <<'PY' || fail "raw close case: exit $?"
+import ctypes, json, os, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
+s.send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+fd = s.detach()
+ctypes.CDLL(None, use_errno=True).syscall(3, fd)   # SYS_close on x86_64
+f = os.open(sys.argv[2], os.O_RDONLY)
+assert f == fd, (f, fd)
+while os.read(f, 4096):
+    pass
+os.close(f)
+PY
+[ "$(sqlite3 "$T/state/ledger.db" "SELECT count(*) FROM records WHERE model LIKE '%PHANTOM%'")" = 0 ] ||
+	fail "raw close: a file read on the reused fd was billed"
+fi
 n=$(records)
 
 # Nothing went through the spool.
