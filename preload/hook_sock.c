@@ -160,14 +160,14 @@ recvmsg(int fd, struct msghdr *m, int flags)
 int
 close(int fd)
 {
-	struct shim_sock_done *d = NULL;
+	struct shim_done *d = NULL;
 	int rc;
 
 	if (LIKELY_NOT(shim_sock_watched(fd)))
 		d = shim_sock_detach(fd);
 	rc = shim_real.close(fd);
 	if (d != NULL)
-		shim_sock_settle(d);
+		shim_done_settle(d);
 	return rc;
 }
 
@@ -175,7 +175,7 @@ close(int fd)
  * the call, while newfd still is that socket (sock.c checks that before it
  * reports), settled after; the new number gets no state (pass-through).
  * A dup2 that fails leaves newfd unmetered from then on, nothing worse. */
-static struct shim_sock_done *
+static struct shim_done *
 dup_begin(int o, int n)
 {
 	return o != n && LIKELY_NOT(shim_sock_watched(n)) ?
@@ -183,11 +183,11 @@ dup_begin(int o, int n)
 }
 
 static int
-dup_end(int rc, struct shim_sock_done *d)
+dup_end(int rc, struct shim_done *d)
 {
 	int saved = errno;
 
-	shim_sock_settle(d);
+	shim_done_settle(d);
 	errno = saved;
 	return rc;
 }
@@ -195,7 +195,7 @@ dup_end(int rc, struct shim_sock_done *d)
 int
 dup2(int o, int n)
 {
-	struct shim_sock_done *d = dup_begin(o, n);
+	struct shim_done *d = dup_begin(o, n);
 
 	return dup_end(shim_real.dup2(o, n), d);
 }
@@ -203,7 +203,7 @@ dup2(int o, int n)
 int
 dup3(int o, int n, int flags)
 {
-	struct shim_sock_done *d = dup_begin(o, n);
+	struct shim_done *d = dup_begin(o, n);
 
 	return dup_end(shim_real.dup3(o, n, flags), d);
 }
@@ -217,13 +217,13 @@ dup3(int o, int n, int flags)
 
 static int
 range_done(unsigned first, unsigned last, int flags,
-    struct shim_sock_done **out, int *n)
+    struct shim_done **out, int *n)
 {
 	*n = 0;
 	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last)
 		return 0;
 	for (unsigned fd = first; fd <= last && fd < SHIM_SOCK_FDS; fd++) {
-		struct shim_sock_done *d;
+		struct shim_done *d;
 
 		if (!shim_sock_watched((int)fd) ||
 		    (d = shim_sock_detach((int)fd)) == NULL)
@@ -231,7 +231,7 @@ range_done(unsigned first, unsigned last, int flags,
 		if (*n < RANGE_BATCH)
 			out[(*n)++] = d;
 		else
-			shim_sock_settle(d);
+			shim_done_settle(d);
 	}
 	return 0;
 }
@@ -239,14 +239,14 @@ range_done(unsigned first, unsigned last, int flags,
 int
 close_range(unsigned first, unsigned last, int flags)
 {
-	struct shim_sock_done *d[RANGE_BATCH];
+	struct shim_done *d[RANGE_BATCH];
 	int n, rc, saved;
 
 	range_done(first, last, flags, d, &n);
 	rc = shim_real.close_range(first, last, flags);
 	saved = errno;
 	for (int i = 0; i < n; i++)
-		shim_sock_settle(d[i]);
+		shim_done_settle(d[i]);
 	errno = saved;
 	return rc;
 }
@@ -278,10 +278,10 @@ fresh(int fd)
 {
 	if (fd >= 0 && shim_sock_watched(fd)) {
 		int saved = errno;
-		struct shim_sock_done *d = shim_sock_detach(fd);
+		struct shim_done *d = shim_sock_detach(fd);
 
 		if (d != NULL)
-			shim_sock_settle(d);
+			shim_done_settle(d);
 		errno = saved;
 	}
 	return fd;

@@ -11,31 +11,16 @@
 
 #include "fork.h"
 #include "instance.h"
-#include "llm.h"
-#include "meter.h"
+#include "xchg.h"
 #include "shim.h"
 
-/* Requests whose start time is kept while their responses are pending
- * (pipelining); past it a latency is measured from the response's end. */
-#define SOCK_RING 8
-
 __attribute__((visibility("hidden"))) uint8_t shim_sock_kind[SHIM_SOCK_FDS];
-
-struct shim_sock_done {
-	struct shim_sock_done *next;
-	struct tg_record rec;
-};
 
 struct sock_state {
 	pthread_mutex_t mu;
 	_Atomic uint64_t gen;        /* owner's generation; 0: being taken */
 	pid_t pid;                   /* the process that connected it */
-	int silent;                  /* dropping: the callback reports nothing */
-	struct llm_conn *conn;       /* set iff kind is METERED */
-	const struct llm_req *cur;   /* the request seen last */
-	unsigned started, finished;  /* exchanges begun / ended */
-	int64_t start_ns[SOCK_RING];
-	struct shim_sock_done *done, **tail; /* records to settle */
+	struct shim_xchg x;          /* metered iff kind is METERED */
 	dev_t dev;                   /* the socket connect() saw: an fd */
 	ino_t ino;                   /* closed past our hooks is not it */
 };
@@ -55,38 +40,13 @@ get_kind(int fd)
 	return __atomic_load_n(&shim_sock_kind[fd], __ATOMIC_RELAXED);
 }
 
-/* The parser's callback, under st->mu: the exchange becomes a record. */
+/* The connection's state ends; its pending exchanges are reported cut
+ * unless report is 0. Under st->mu. */
 static void
-on_done(void *arg, const struct llm_exchange *x)
+end_conn(struct sock_state *st, int fd, int report)
 {
-	struct sock_state *st = arg;
-	struct shim_sock_done *d;
-	int64_t now, t0;
-
-	if (st->silent)
-		return;
-	now = t0 = shim_now_mono();
-	if (st->finished != st->started)
-		t0 = st->start_ns[st->finished++ % SOCK_RING];
-	if ((d = malloc(sizeof(*d))) == NULL)
-		return;
-	shim_meter_fill(&d->rec, x, (uint32_t)((now - t0) / 1000000));
-	d->next = NULL;
-	*st->tail = d;
-	st->tail = &d->next;
-}
-
-static void free_done(struct shim_sock_done *d);
-static void end_conn(struct sock_state *st, int fd);
-
-static struct shim_sock_done *
-take_done(struct sock_state *st)
-{
-	struct shim_sock_done *d = st->done;
-
-	st->done = NULL;
-	st->tail = &st->done;
-	return d;
+	shim_xchg_end(&st->x, report);
+	set_kind(fd, SHIM_SOCK_NONE);
 }
 
 /* Is fd still the socket connect() saw? A socket closed past our hooks
@@ -108,37 +68,10 @@ same_socket(const struct sock_state *st, int fd)
 static void
 check_done(struct sock_state *st, int fd)
 {
-	if (st->done == NULL || same_socket(st, fd))
+	if (st->x.done == NULL || same_socket(st, fd))
 		return;
-	free_done(take_done(st));
-	st->silent = 1;
-	end_conn(st, fd);
-	st->silent = 0;
-}
-
-/* The connection's state ends; its pending exchanges are reported cut
- * (unless silent). Under st->mu. */
-static void
-end_conn(struct sock_state *st, int fd)
-{
-	if (st->conn != NULL) {
-		llm_conn_free(st->conn);
-		st->conn = NULL;
-	}
-	st->cur = NULL;
-	st->started = st->finished = 0;
-	set_kind(fd, SHIM_SOCK_NONE);
-}
-
-static void
-free_done(struct shim_sock_done *d)
-{
-	struct shim_sock_done *next;
-
-	for (; d != NULL; d = next) {
-		next = d->next;
-		free(d);
-	}
+	shim_done_free(shim_xchg_take(&st->x));
+	end_conn(st, fd, 0);
 }
 
 /* A fork child's first touch of a state its parent made: drop it without
@@ -148,16 +81,13 @@ static void
 take_over(struct sock_state *st, int fd)
 {
 	if (pthread_mutex_trylock(&st->mu) == 0) {
-		st->silent = 1;
-		end_conn(st, fd);
-		st->silent = 0;
-		free_done(take_done(st));
+		end_conn(st, fd, 0);
+		shim_done_free(shim_xchg_take(&st->x));
 		pthread_mutex_unlock(&st->mu);
 	} else {
 		shim_fork_fresh_lock(&st->mu);
-		st->conn = NULL;
-		take_done(st);
-		end_conn(st, fd);
+		shim_xchg_init(&st->x);
+		set_kind(fd, SHIM_SOCK_NONE);
 	}
 	st->pid = 0;
 }
@@ -188,7 +118,7 @@ state_get(int fd, uint64_t g, int make)
 	if ((fresh = calloc(1, sizeof(*fresh))) == NULL)
 		return NULL;
 	pthread_mutex_init(&fresh->mu, NULL);
-	fresh->tail = &fresh->done;
+	shim_xchg_init(&fresh->x);
 	atomic_store(&fresh->gen, g);
 	if (!atomic_compare_exchange_strong(&sock_tab[fd], &st, fresh)) {
 		pthread_mutex_destroy(&fresh->mu);
@@ -222,29 +152,11 @@ enter(int fd, int owner)
 static void
 leave(struct sock_state *st)
 {
-	struct shim_sock_done *d = take_done(st);
+	struct shim_done *d = shim_xchg_take(&st->x);
 
 	pthread_mutex_unlock(&st->mu);
-	shim_sock_settle(d);
+	shim_done_settle(d);
 	shim_inside--;
-}
-
-void
-shim_sock_settle(struct shim_sock_done *d)
-{
-	struct shim_sock_done *next;
-	int saved = errno;
-
-	if (d == NULL)
-		return;
-	shim_inside++;
-	for (; d != NULL; d = next) {
-		next = d->next;
-		shim_meter_settle(&d->rec);
-		free(d);
-	}
-	shim_inside--;
-	errno = saved;
 }
 
 static int
@@ -263,7 +175,7 @@ is_tcp(int fd, const struct sockaddr *a, socklen_t alen)
 void
 shim_sock_connected(int fd, const struct sockaddr *a, socklen_t alen)
 {
-	struct shim_sock_done *d;
+	struct shim_done *d;
 	struct sock_state *st;
 	uint64_t g;
 	int saved = errno, cand;
@@ -277,7 +189,7 @@ shim_sock_connected(int fd, const struct sockaddr *a, socklen_t alen)
 	    (st = state_get(fd, g = shim_instance_sync(), cand)) != NULL &&
 	    state_own(st, fd, g)) {
 		pthread_mutex_lock(&st->mu);
-		end_conn(st, fd);
+		end_conn(st, fd, 1);
 		st->pid = getpid();
 		set_kind(fd, cand ? SHIM_SOCK_CANDIDATE : SHIM_SOCK_NONE);
 		if (cand) {
@@ -287,62 +199,13 @@ shim_sock_connected(int fd, const struct sockaddr *a, socklen_t alen)
 			st->dev = ok ? sb.st_dev : 0;
 			st->ino = ok ? sb.st_ino : 0;
 		}
-		d = take_done(st);
+		d = shim_xchg_take(&st->x);
 		pthread_mutex_unlock(&st->mu);
-		shim_sock_settle(d);
+		shim_done_settle(d);
 	}
 	shim_inside--;
 out:
 	errno = saved;
-}
-
-/* The first bytes written say whether this is HTTP POST (sock.h). */
-static int
-starts_post(const struct iovec *v, int nv, size_t n)
-{
-	char b[5];
-	size_t k = 0, m;
-
-	for (int i = 0; i < nv && k < sizeof(b) && k < n; i++) {
-		m = v[i].iov_len;
-		if (m > sizeof(b) - k)
-			m = sizeof(b) - k;
-		if (m > n - k)
-			m = n - k;
-		memcpy(b + k, v[i].iov_base, m);
-		k += m;
-	}
-	return k > 0 && memcmp(b, "POST ", k) == 0;
-}
-
-static void
-feed(struct llm_conn *c, const struct iovec *v, int nv, size_t n, int out)
-{
-	size_t m;
-
-	for (int i = 0; i < nv && n > 0; i++) {
-		if ((m = v[i].iov_len) > n)
-			m = n;
-		if (m == 0)
-			continue;
-		if (out)
-			llm_conn_out(c, v[i].iov_base, m);
-		else
-			llm_conn_in(c, v[i].iov_base, m);
-		n -= m;
-	}
-}
-
-/* A metered request that appeared since the last write starts a clock
- * (consecutive requests use distinct slots: a new pointer). */
-static void
-note_start(struct sock_state *st)
-{
-	const struct llm_req *r = llm_conn_request(st->conn);
-
-	if (r != NULL && r != st->cur && st->started - st->finished < SOCK_RING)
-		st->start_ns[st->started++ % SOCK_RING] = shim_now_mono();
-	st->cur = r;
 }
 
 void
@@ -354,16 +217,13 @@ shim_sock_out(int fd, const struct iovec *v, int nv, size_t n)
 	if ((st = enter(fd, 0)) == NULL)
 		goto out;
 	if (get_kind(fd) == SHIM_SOCK_CANDIDATE) {
-		if (starts_post(v, nv, n) &&
-		    (st->conn = llm_conn_new(on_done, st)) != NULL)
+		if (shim_xchg_looks_llm(v, nv, n) &&
+		    shim_xchg_start(&st->x) == 0)
 			set_kind(fd, SHIM_SOCK_METERED);
 		else
 			set_kind(fd, SHIM_SOCK_NONE);
 	}
-	if (st->conn != NULL) {
-		feed(st->conn, v, nv, n, 1);
-		note_start(st);
-	}
+	shim_xchg_out(&st->x, v, nv, n);
 	leave(st);
 out:
 	errno = saved;
@@ -378,8 +238,7 @@ shim_sock_in(int fd, const struct iovec *v, int nv, size_t n)
 	/* A candidate reading first (the server speaks first): not yet. */
 	if (get_kind(fd) != SHIM_SOCK_METERED || (st = enter(fd, 0)) == NULL)
 		goto out;
-	if (st->conn != NULL)
-		feed(st->conn, v, nv, n, 0);
+	shim_xchg_in(&st->x, v, nv, n);
 	check_done(st, fd);
 	leave(st);
 out:
@@ -393,23 +252,23 @@ shim_sock_gap(int fd)
 	int saved = errno;
 
 	if ((st = enter(fd, 0)) != NULL) {
-		end_conn(st, fd);
+		end_conn(st, fd, 1);
 		leave(st);
 	}
 	errno = saved;
 }
 
-struct shim_sock_done *
+struct shim_done *
 shim_sock_detach(int fd)
 {
-	struct shim_sock_done *d = NULL;
+	struct shim_done *d = NULL;
 	struct sock_state *st;
 	int saved = errno;
 
 	if ((st = enter(fd, 1)) != NULL) {
-		end_conn(st, fd);
+		end_conn(st, fd, 1);
 		check_done(st, fd);
-		d = take_done(st);
+		d = shim_xchg_take(&st->x);
 		pthread_mutex_unlock(&st->mu);
 		shim_inside--;
 	}

@@ -7,8 +7,8 @@
  * 0 — a file, a pipe, a non-TCP or non-HTTP socket — means the real call
  * and nothing else. Only an AF_INET/AF_INET6 SOCK_STREAM socket whose
  * connect() succeeded or is in progress becomes a candidate; the first
- * bytes written decide: "POST " starts an llm_conn (lib/llm.h), anything
- * else (TLS, a GET, a database protocol) makes the fd 0 again for the rest
+ * bytes written decide: "POST " or the HTTP/2 preface starts a metered
+ * exchange (xchg.h, the part shared with TLS), anything else (TLS, a GET, a database protocol) makes the fd 0 again for the rest
  * of the connection. The state is reset at connect(), at close(), and when
  * dup2/dup3 overwrite the fd (the new number gets no state: pass-through).
  *
@@ -62,8 +62,7 @@ shim_sock_watched(int fd)
 	    __atomic_load_n(&shim_sock_kind[fd], __ATOMIC_RELAXED) != 0;
 }
 
-/* Records finished by a close or dup2, to settle after the real call. */
-struct shim_sock_done;
+#include "xchg.h"
 
 /* After connect(fd, a) returned 0 or failed with EINPROGRESS/EINTR. */
 void shim_sock_connected(int fd, const struct sockaddr *a, socklen_t alen);
@@ -77,9 +76,8 @@ void shim_sock_in(int fd, const struct iovec *v, int nv, size_t n);
 void shim_sock_gap(int fd);
 
 /* The fd is about to be closed or was overwritten: its state ends
- * (pending exchanges cut). Returns what to settle once the real call is
- * done (NULL: nothing). */
-struct shim_sock_done *shim_sock_detach(int fd);
-void shim_sock_settle(struct shim_sock_done *d);
+ * (pending exchanges cut). Returns what to settle (shim_done_settle,
+ * xchg.h) once the real call is done (NULL: nothing). */
+struct shim_done *shim_sock_detach(int fd);
 
 #endif

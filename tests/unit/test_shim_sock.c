@@ -138,7 +138,7 @@ test_post_is_metered(void **state)
 	out(fd, req);
 	respond(fd, body);
 	assert_int_equal(ngot, 2);
-	shim_sock_settle(shim_sock_detach(fd));
+	shim_done_settle(shim_sock_detach(fd));
 	assert_int_equal(shim_sock_kind[fd], SHIM_SOCK_NONE);
 	assert_int_equal(ngot, 2);
 	close(fd);
@@ -172,7 +172,7 @@ test_close_cuts_and_estimates(void **state)
 	    "Transfer-Encoding: chunked\r\n\r\n"
 	    "1d\r\ndata: {\"choices\":[{\"x\":1}]}\n\n\r\n");
 	assert_int_equal(ngot, 0);
-	shim_sock_settle(shim_sock_detach(fd));
+	shim_done_settle(shim_sock_detach(fd));
 	assert_int_equal(ngot, 1);
 	assert_int_equal(got[0].flags, TG_REC_ESTIMATED);
 	assert_int_equal(got[0].input_tokens, 2); /* "user" + "hi": ceil(6 / 4) */
@@ -193,7 +193,7 @@ test_fork_child_drops(void **state)
 	out(fd, req);
 	if ((pid = fork()) == 0) {
 		respond(fd, body);
-		shim_sock_settle(shim_sock_detach(fd));
+		shim_done_settle(shim_sock_detach(fd));
 		_exit(ngot == 0 && shim_sock_kind[fd] == SHIM_SOCK_NONE ? 0 : 1);
 	}
 	assert_true(pid > 0);
@@ -204,7 +204,7 @@ test_fork_child_drops(void **state)
 	respond(fd, body);
 	assert_int_equal(ngot, 1);
 	assert_int_equal(got[0].input_tokens, 120);
-	shim_sock_settle(shim_sock_detach(fd));
+	shim_done_settle(shim_sock_detach(fd));
 	close(fd);
 }
 
