@@ -8,8 +8,9 @@
  * and nothing else. Only an AF_INET/AF_INET6 SOCK_STREAM socket whose
  * connect() succeeded or is in progress becomes a candidate; the first
  * bytes written decide: "POST " or the HTTP/2 preface starts a metered
- * exchange (xchg.h, the part shared with TLS), anything else (TLS, a GET, a database protocol) makes the fd 0 again for the rest
- * of the connection. The state is reset at connect(), at close(), and when
+ * exchange (xchg.h, the part shared with TLS), anything else (TLS, a
+ * GET, a database protocol) makes the fd 0 again for the rest of the
+ * connection. The state is reset at connect(), at close(), and when
  * dup2/dup3 overwrite the fd (the new number gets no state: pass-through).
  *
  * Bytes are fed only when actually transferred (return value > 0), iovecs
