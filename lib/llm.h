@@ -156,6 +156,10 @@ void llm_conn_close(struct llm_conn *c);
 enum llm_req_state llm_conn_state(const struct llm_conn *c);
 /* The request being written (valid from LLM_REQ_BODY on). */
 const struct llm_req *llm_conn_request(const struct llm_conn *c);
+/* 1 when the next byte written would start a new HTTP/1.1 request: the
+ * connection is HTTP/1.x, alive, and no request is partly written. The
+ * shim's admission holds a request's bytes from this point on. */
+int llm_conn_at_request_start(const struct llm_conn *c);
 /* The request announced "Expect: 100-continue". */
 int llm_conn_expects_continue(const struct llm_conn *c);
 

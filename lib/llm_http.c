@@ -914,6 +914,12 @@ llm_conn_request(const struct llm_conn *c)
 }
 
 int
+llm_conn_at_request_start(const struct llm_conn *c)
+{
+	return !c->dead && c->rq.st == M_IDLE;
+}
+
+int
 llm_conn_expects_continue(const struct llm_conn *c)
 {
 	return !c->dead && c->cur != NULL && c->cur->expect;

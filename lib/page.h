@@ -29,6 +29,7 @@ enum tg_verdict_word {
  * TG_REG_*, kept current after registration (a policy reload). */
 #define TG_PAGE_FAIL_CLOSED 0x1u
 #define TG_PAGE_MODE_OFF_REFUSED 0x2u
+#define TG_PAGE_LLM_NO_ADMIT 0x4u
 
 struct tg_verdict_page {
 	uint32_t version; /* TG_PAGE_VERSION */

@@ -227,6 +227,12 @@ void policy_period_bounds(const struct policy *, enum policy_period,
 void policy_match_set(const struct policy *, const struct policy_input *,
     uint64_t set[POLICY_SET_WORDS]);
 
+/* 1 when some rule could delay or deny an LLM request of in's tags, user
+ * and exe, whatever the request's model and provider (selectors on those
+ * count as matching): a rule whose action is not "report", or one that
+ * fails closed. 0: admission cannot refuse this process's requests. */
+int policy_may_refuse_llm(const struct policy *, const struct policy_input *);
+
 /* The span rule i counts usage in at time t: budget and sandbox → the
  * period holding t; token_quota → the window instance holding t (or the
  * calendar day without a window). Returns 1 with [from, to) in ns (0, 0

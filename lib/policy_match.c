@@ -25,6 +25,59 @@ policy_match_set(const struct policy *p, const struct policy_input *in,
 			set[i / 64] |= 1ULL << (i % 64);
 }
 
+/* matches() where the request's model and provider are unknown: their
+ * selectors may match whatever the request names. */
+static int
+may_match(const struct policy_ctx *x, const struct policy_rule *r)
+{
+	if (r->untagged >= 0 && r->untagged == x->tagged)
+		return 0;
+	for (int i = 0; i < r->nsel; i++) {
+		const struct policy_sel *s = &r->sel[i];
+		const char *v;
+		int ok = 0;
+
+		if (s->field == POLICY_F_MODEL || s->field == POLICY_F_PROVIDER)
+			continue;
+		if ((v = field_value(x, s)) == NULL)
+			return 0;
+		for (int k = 0; k < s->npat && !ok; k++)
+			ok = pat_match(&s->pat[k], v);
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+/* Soft-only budgets warn; every other action can hold a request. */
+static int
+may_refuse(const struct policy_rule *r)
+{
+	if (r->fail_closed)
+		return 1;
+	if (r->action == POLICY_A_REPORT)
+		return 0;
+	if ((r->kind == POLICY_K_BUDGET || r->kind == POLICY_K_SANDBOX) &&
+	    r->limit == 0)
+		return 0;
+	return 1;
+}
+
+int
+policy_may_refuse_llm(const struct policy *p, const struct policy_input *in)
+{
+	struct policy_input llm = *in;
+	struct policy_ctx x = { .p = p, .in = &llm };
+
+	llm.kind = POLICY_LLM;
+	llm.model = llm.provider = NULL;
+	ctx_tags(&x);
+	for (int i = 0; i < p->nrules && i < POLICY_MAX_RULES; i++)
+		if (may_refuse(&p->rules[i]) && may_match(&x, &p->rules[i]))
+			return 1;
+	return 0;
+}
+
 int
 policy_rule_span(const struct policy *p, int rule, int64_t t, int64_t *from,
     int64_t *to)

@@ -108,6 +108,11 @@ struct tg_register {
  * flags (page.h), which use the same bits. */
 #define TG_REG_FAIL_CLOSED 0x1u     /* unreachable daemon: refuse requests */
 #define TG_REG_MODE_OFF_REFUSED 0x2u /* TOLLGATE_MODE=off is forbidden: enforce */
+/* No rule (nor a run budget) can delay or deny an LLM request of this
+ * process, whatever its model: the shim's hooks ask no admission (no
+ * round trip) and only settle. A daemon that predates the bit never sets
+ * it, so its shims keep asking. */
+#define TG_REG_LLM_NO_ADMIT 0x4u
 
 struct tg_registered {
 	uint16_t daemon_version;

@@ -78,7 +78,8 @@ int shim_conn_permanent(int err);
 /* Policy bits: the TG_REG_* ones, and LEARNED while this process
  * generation has registered (the others then come from a daemon, not
  * from a parent process or the default). */
-#define SHIM_POLICY_BITS (TG_REG_FAIL_CLOSED | TG_REG_MODE_OFF_REFUSED)
+#define SHIM_POLICY_BITS (TG_REG_FAIL_CLOSED | TG_REG_MODE_OFF_REFUSED | \
+    TG_REG_LLM_NO_ADMIT)
 #define SHIM_POLICY_LEARNED 0x80000000u
 
 /* The policy bits now. learn: when this generation has not registered

@@ -4,7 +4,9 @@
  * read/readv/recv/recvfrom/recvmsg, close, dup2, dup3, close_range,
  * closefrom, accept, accept4. Each makes the real
  * call, then — only for an fd sock.h watches — hands the bytes actually
- * transferred to sock.c. Kept out of libtgshim.a (Makefile): a unit test
+ * transferred to sock.c. For a watched fd, writes first go by admission
+ * (shim_sock_write: held, sent with held bytes, or dropped) and reads of
+ * a refused request's connection get its answer (shim_sock_answer). Kept out of libtgshim.a (Makefile): a unit test
  * that calls write() must get libc's, not these.
  */
 #include <errno.h>
@@ -48,10 +50,42 @@ connect(int fd, const struct sockaddr *a, socklen_t l)
 	return rc;
 }
 
+/* Admission may take a write whole (sock.h): then r is its result. */
+static int
+held1(int fd, const void *b, size_t n, int flags, ssize_t *r)
+{
+	struct iovec v = { (void *)b, n };
+
+	return shim_sock_write(fd, &v, 1, n, (flags & MSG_DONTWAIT) != 0, r);
+}
+
+static size_t
+iov_total(const struct iovec *v, int nv)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < nv; i++)
+		n += v[i].iov_len;
+	return n;
+}
+
+/* A refused request's connection: reads get the answer (sock.h). */
+static ssize_t
+answer1(int fd, void *b, size_t n, int flags)
+{
+	struct iovec v = { b, n };
+
+	return shim_sock_answer(fd, &v, 1, n, flags);
+}
+
 ssize_t
 write(int fd, const void *b, size_t n)
 {
-	ssize_t r = shim_real.write(fd, b, n);
+	ssize_t r;
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && held1(fd, b, n, 0, &r))
+		return r;
+	r = shim_real.write(fd, b, n);
 
 	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
 		out1(fd, b, r);
@@ -61,7 +95,11 @@ write(int fd, const void *b, size_t n)
 ssize_t
 send(int fd, const void *b, size_t n, int flags)
 {
-	ssize_t r = shim_real.send(fd, b, n, flags);
+	ssize_t r;
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && held1(fd, b, n, flags, &r))
+		return r;
+	r = shim_real.send(fd, b, n, flags);
 
 	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
 		out1(fd, b, r);
@@ -72,7 +110,11 @@ ssize_t
 sendto(int fd, const void *b, size_t n, int flags, const struct sockaddr *a,
     socklen_t l)
 {
-	ssize_t r = shim_real.sendto(fd, b, n, flags, a, l);
+	ssize_t r;
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && held1(fd, b, n, flags, &r))
+		return r;
+	r = shim_real.sendto(fd, b, n, flags, a, l);
 
 	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
 		out1(fd, b, r);
@@ -82,7 +124,12 @@ sendto(int fd, const void *b, size_t n, int flags, const struct sockaddr *a,
 ssize_t
 writev(int fd, const struct iovec *v, int nv)
 {
-	ssize_t r = shim_real.writev(fd, v, nv);
+	ssize_t r;
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && nv > 0 &&
+	    shim_sock_write(fd, v, nv, iov_total(v, nv), 0, &r))
+		return r;
+	r = shim_real.writev(fd, v, nv);
 
 	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
 		shim_sock_out(fd, v, nv, (size_t)r);
@@ -92,7 +139,15 @@ writev(int fd, const struct iovec *v, int nv)
 ssize_t
 sendmsg(int fd, const struct msghdr *m, int flags)
 {
-	ssize_t r = shim_real.sendmsg(fd, m, flags);
+	ssize_t r;
+
+	if (LIKELY_NOT(shim_sock_watched(fd)) && m->msg_iovlen > 0 &&
+	    m->msg_control == NULL &&
+	    shim_sock_write(fd, m->msg_iov, (int)m->msg_iovlen,
+	    iov_total(m->msg_iov, (int)m->msg_iovlen),
+	    (flags & MSG_DONTWAIT) != 0, &r))
+		return r;
+	r = shim_real.sendmsg(fd, m, flags);
 
 	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
 		shim_sock_out(fd, m->msg_iov, (int)m->msg_iovlen, (size_t)r);
@@ -102,7 +157,11 @@ sendmsg(int fd, const struct msghdr *m, int flags)
 ssize_t
 read(int fd, void *b, size_t n)
 {
-	ssize_t r = shim_real.read(fd, b, n);
+	ssize_t r;
+
+	if (LIKELY_NOT(shim_sock_answering(fd)))
+		return answer1(fd, b, n, 0);
+	r = shim_real.read(fd, b, n);
 
 	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
 		in1(fd, b, r, 0);
@@ -112,7 +171,11 @@ read(int fd, void *b, size_t n)
 ssize_t
 recv(int fd, void *b, size_t n, int flags)
 {
-	ssize_t r = shim_real.recv(fd, b, n, flags);
+	ssize_t r;
+
+	if (LIKELY_NOT(shim_sock_answering(fd)))
+		return answer1(fd, b, n, flags);
+	r = shim_real.recv(fd, b, n, flags);
 
 	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
 		in1(fd, b, r, flags);
@@ -123,7 +186,11 @@ ssize_t
 recvfrom(int fd, void *b, size_t n, int flags, struct sockaddr *a,
     socklen_t *l)
 {
-	ssize_t r = shim_real.recvfrom(fd, b, n, flags, a, l);
+	ssize_t r;
+
+	if (LIKELY_NOT(shim_sock_answering(fd)))
+		return answer1(fd, b, n, flags);
+	r = shim_real.recvfrom(fd, b, n, flags, a, l);
 
 	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
 		in1(fd, b, r, flags);
@@ -133,7 +200,11 @@ recvfrom(int fd, void *b, size_t n, int flags, struct sockaddr *a,
 ssize_t
 readv(int fd, const struct iovec *v, int nv)
 {
-	ssize_t r = shim_real.readv(fd, v, nv);
+	ssize_t r;
+
+	if (LIKELY_NOT(shim_sock_answering(fd)))
+		return shim_sock_answer(fd, v, nv, iov_total(v, nv), 0);
+	r = shim_real.readv(fd, v, nv);
 
 	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0)
 		shim_sock_in(fd, v, nv, (size_t)r);
@@ -143,7 +214,12 @@ readv(int fd, const struct iovec *v, int nv)
 ssize_t
 recvmsg(int fd, struct msghdr *m, int flags)
 {
-	ssize_t r = shim_real.recvmsg(fd, m, flags);
+	ssize_t r;
+
+	if (LIKELY_NOT(shim_sock_answering(fd)))
+		return shim_sock_answer(fd, m->msg_iov, (int)m->msg_iovlen,
+		    iov_total(m->msg_iov, (int)m->msg_iovlen), flags);
+	r = shim_real.recvmsg(fd, m, flags);
 
 	if (LIKELY_NOT(shim_sock_watched(fd)) && r > 0 && !(flags & MSG_PEEK)) {
 		if (flags & MSG_TRUNC)

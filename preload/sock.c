@@ -2,6 +2,8 @@
 #include "sock.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -11,6 +13,8 @@
 
 #include "fork.h"
 #include "instance.h"
+#include "gate.h"
+#include "real.h"
 #include "xchg.h"
 #include "shim.h"
 
@@ -208,6 +212,19 @@ out:
 	errno = saved;
 }
 
+/* A candidate's first bytes decide (sock.h). Under st->mu. */
+static void
+classify(struct sock_state *st, int fd, const struct iovec *v, int nv,
+    size_t n)
+{
+	if (get_kind(fd) != SHIM_SOCK_CANDIDATE)
+		return;
+	if (shim_xchg_looks_llm(v, nv, n) && shim_xchg_start(&st->x) == 0)
+		set_kind(fd, SHIM_SOCK_METERED);
+	else
+		set_kind(fd, SHIM_SOCK_NONE);
+}
+
 void
 shim_sock_out(int fd, const struct iovec *v, int nv, size_t n)
 {
@@ -216,13 +233,7 @@ shim_sock_out(int fd, const struct iovec *v, int nv, size_t n)
 
 	if ((st = enter(fd, 0)) == NULL)
 		goto out;
-	if (get_kind(fd) == SHIM_SOCK_CANDIDATE) {
-		if (shim_xchg_looks_llm(v, nv, n) &&
-		    shim_xchg_start(&st->x) == 0)
-			set_kind(fd, SHIM_SOCK_METERED);
-		else
-			set_kind(fd, SHIM_SOCK_NONE);
-	}
+	classify(st, fd, v, nv, n);
 	shim_xchg_out(&st->x, v, nv, n);
 	leave(st);
 out:
@@ -274,4 +285,148 @@ shim_sock_detach(int fd)
 	}
 	errno = saved;
 	return d;
+}
+
+/* ---- admission (sock.h) ---- */
+
+#define SEND_STALL_MS 1000      /* a full send buffer: wait for room */
+#define SEND_STALLS_MAX 60      /* … at most this many times in a row */
+
+/* Held bytes go out whole; a full buffer of a non-blocking socket is
+ * waited for (briefly: the client was told they were written). 0, or -1
+ * with errno. No SIGPIPE: the error comes back as EPIPE. */
+static int
+send_all(int fd, const char *p, size_t n)
+{
+	int stalls = 0;
+
+	while (n > 0) {
+		ssize_t w = shim_real.send(fd, p, n, MSG_NOSIGNAL);
+		struct pollfd pf = { fd, POLLOUT, 0 };
+
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			stalls = 0;
+		} else if (w < 0 && errno == EINTR) {
+			continue;
+		} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (shim_real.poll(&pf, 1, SEND_STALL_MS) == 0 &&
+			    ++stalls >= SEND_STALLS_MAX) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Send what x held, outside the lock. *ret: took, or -1 and errno. */
+static void
+release(struct sock_state *st, int fd, size_t took, ssize_t *ret)
+{
+	size_t n;
+	char *held = shim_xchg_take_held(&st->x, &n);
+	int rc;
+
+	leave(st);
+	rc = n > 0 ? send_all(fd, held, n) : 0;
+	free(held);
+	*ret = rc < 0 ? -1 : (ssize_t)took;
+}
+
+static int
+nonblocking(int fd, int dontwait)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return dontwait || (fl != -1 && (fl & O_NONBLOCK));
+}
+
+/* The held request is complete: admission, outside every lock; then
+ * send it, or answer it here. */
+static void
+admit(struct sock_state *st, int fd, size_t took, int dontwait, ssize_t *ret)
+{
+	struct llm_req req = *shim_xchg_request(&st->x);
+	uint64_t epoch = st->x.epoch;
+	struct shim_gate g;
+
+	leave(st);
+	shim_gate_ask(&req, nonblocking(fd, dontwait), &g);
+	*ret = (ssize_t)took;
+	if ((st = enter(fd, 0)) == NULL || st->x.epoch != epoch) {
+		if (st != NULL)
+			leave(st);      /* closed or reconnected meanwhile */
+		free(g.resp);
+		return;
+	}
+	if (g.outcome == SHIM_GATE_SEND) {
+		shim_xchg_admitted(&st->x, g.admit_id, g.delay_ms, g.rule);
+		release(st, fd, took, ret);
+		return;
+	}
+	shim_xchg_refused(&st->x, g.resp, g.nresp);
+	set_kind(fd, SHIM_SOCK_ANSWER);
+	leave(st);
+	/* the server is never asked; event loops see the socket readable */
+	shutdown(fd, SHUT_RDWR);
+}
+
+int
+shim_sock_write(int fd, const struct iovec *v, int nv, size_t n,
+    int dontwait, ssize_t *ret)
+{
+	struct sock_state *st;
+	uint8_t k = get_kind(fd);
+	size_t took;
+	int gate, saved = errno;
+
+	if (n == 0 || shim_inside || k == SHIM_SOCK_NONE || !shim_ready() ||
+	    (k == SHIM_SOCK_CANDIDATE && !shim_xchg_looks_llm(v, nv, n)))
+		return 0;
+	gate = k == SHIM_SOCK_ANSWER || shim_gate_needed();
+	if ((st = enter(fd, 0)) == NULL)
+		return 0;
+	classify(st, fd, v, nv, n);
+	switch (shim_xchg_write(&st->x, v, nv, n, gate, &took)) {
+	case SHIM_XW_REAL:
+		leave(st);
+		errno = saved;
+		return 0;
+	case SHIM_XW_RELEASE:
+		release(st, fd, took, ret);
+		if (took == 0 && *ret == 0) {
+			errno = saved;
+			return 0;       /* this write goes as it is */
+		}
+		break;
+	case SHIM_XW_ADMIT:
+		admit(st, fd, took, dontwait, ret);
+		break;
+	default:                /* HELD, SWALLOW */
+		leave(st);
+		*ret = (ssize_t)took;
+		break;
+	}
+	if (*ret >= 0)
+		errno = saved;
+	return 1;
+}
+
+ssize_t
+shim_sock_answer(int fd, const struct iovec *v, int nv, size_t n, int flags)
+{
+	struct sock_state *st;
+	size_t k = 0;
+	int saved = errno;
+
+	if ((st = enter(fd, 0)) != NULL) {
+		k = shim_xchg_answer(&st->x, v, nv, n, flags & MSG_PEEK);
+		leave(st);
+	}
+	errno = saved;
+	return (ssize_t)k;
 }

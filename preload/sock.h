@@ -51,7 +51,9 @@
 
 #define SHIM_SOCK_FDS 65536
 
-enum { SHIM_SOCK_NONE, SHIM_SOCK_CANDIDATE, SHIM_SOCK_METERED };
+/* ANSWER: a refused request's connection; reads get the refusal. */
+enum { SHIM_SOCK_NONE, SHIM_SOCK_CANDIDATE, SHIM_SOCK_METERED,
+	SHIM_SOCK_ANSWER };
 
 extern uint8_t shim_sock_kind[SHIM_SOCK_FDS];
 
@@ -65,12 +67,32 @@ shim_sock_watched(int fd)
 
 #include "xchg.h"
 
+static inline int
+shim_sock_answering(int fd)
+{
+	return (unsigned)fd < SHIM_SOCK_FDS && __atomic_load_n(
+	    &shim_sock_kind[fd], __ATOMIC_RELAXED) == SHIM_SOCK_ANSWER;
+}
+
 /* After connect(fd, a) returned 0 or failed with EINPROGRESS/EINTR. */
 void shim_sock_connected(int fd, const struct sockaddr *a, socklen_t alen);
 
 /* n > 0 bytes of v (nv iovecs) written / read on a watched fd. */
 void shim_sock_out(int fd, const struct iovec *v, int nv, size_t n);
 void shim_sock_in(int fd, const struct iovec *v, int nv, size_t n);
+
+/* Admission (xchg.h, gate.h), before the real write of n bytes on a
+ * watched fd. 0: make the real write (then shim_sock_out); 1: done here,
+ * *ret is what the write returns (errno set when -1): the bytes were held,
+ * or sent with what was held before them, or dropped after a refusal.
+ * dontwait: MSG_DONTWAIT (an O_NONBLOCK socket is found here). */
+int shim_sock_write(int fd, const struct iovec *v, int nv, size_t n,
+    int dontwait, ssize_t *ret);
+
+/* A read on an ANSWER fd: the refusal's next bytes into v (n at most;
+ * MSG_PEEK in flags keeps them), 0 at its end. */
+ssize_t shim_sock_answer(int fd, const struct iovec *v, int nv, size_t n,
+    int flags);
 
 /* A read that discarded bytes (MSG_TRUNC): metering stops on this
  * connection. */

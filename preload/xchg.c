@@ -42,17 +42,24 @@ static void
 on_done(void *arg, const struct llm_exchange *e)
 {
 	struct shim_xchg *x = arg;
+	struct shim_xchg_meta m = { 0 };
 	struct shim_done *d;
-	int64_t now, t0;
+	int64_t now;
 
 	if (x->silent)
 		return;
-	now = t0 = shim_now_mono();
+	now = m.start_ns = shim_now_mono();
 	if (x->finished != x->started)
-		t0 = x->start_ns[x->finished++ % SHIM_XCHG_RING];
+		m = x->meta[x->finished++ % SHIM_XCHG_RING];
 	if ((d = malloc(sizeof(*d))) == NULL)
 		return;
-	shim_meter_fill(&d->rec, e, (uint32_t)((now - t0) / 1000000));
+	shim_meter_fill(&d->rec, e, (uint32_t)((now - m.start_ns) / 1000000));
+	d->rec.admit_id = m.admit_id;
+	if (m.delay_ms > 0) {
+		d->rec.delay_ms = m.delay_ms;
+		tg_strlcpy(d->rec.decision, "delay", sizeof(d->rec.decision));
+		tg_strlcpy(d->rec.rule, m.rule, sizeof(d->rec.rule));
+	}
 	d->next = NULL;
 	*x->tail = d;
 	x->tail = &d->next;
@@ -66,8 +73,8 @@ shim_xchg_start(struct shim_xchg *x)
 	return x->conn != NULL ? 0 : -1;
 }
 
-void
-shim_xchg_end(struct shim_xchg *x, int report)
+static void
+drop_parser(struct shim_xchg *x, int report)
 {
 	if (x->conn != NULL) {
 		x->silent = !report;
@@ -77,6 +84,18 @@ shim_xchg_end(struct shim_xchg *x, int report)
 	}
 	x->cur = NULL;
 	x->started = x->finished = 0;
+}
+
+void
+shim_xchg_end(struct shim_xchg *x, int report)
+{
+	drop_parser(x, report);
+	free(x->held);
+	free(x->resp);
+	x->held = x->resp = NULL;
+	x->nheld = x->held_cap = x->nresp = x->resp_off = 0;
+	x->holding = x->continued = x->refused = 0;
+	x->epoch++;
 }
 
 static void
@@ -104,9 +123,14 @@ note_start(struct shim_xchg *x)
 {
 	const struct llm_req *r = llm_conn_request(x->conn);
 
+	struct shim_xchg_meta *m;
+
 	if (r != NULL && r != x->cur &&
-	    x->started - x->finished < SHIM_XCHG_RING)
-		x->start_ns[x->started++ % SHIM_XCHG_RING] = shim_now_mono();
+	    x->started - x->finished < SHIM_XCHG_RING) {
+		m = &x->meta[x->started++ % SHIM_XCHG_RING];
+		memset(m, 0, sizeof(*m));
+		m->start_ns = shim_now_mono();
+	}
 	x->cur = r;
 }
 
@@ -124,6 +148,151 @@ shim_xchg_in(struct shim_xchg *x, const struct iovec *v, int nv, size_t n)
 {
 	if (x->conn != NULL)
 		feed(x->conn, v, nv, n, 0);
+}
+
+/* ---- admission: holding a request (xchg.h) ---- */
+
+/* Copy the first n bytes of v to the held buffer; -1 without memory. */
+static int
+hold_append(struct shim_xchg *x, const struct iovec *v, int nv, size_t n)
+{
+	size_t m;
+
+	if (x->nheld + n > x->held_cap) {
+		size_t cap = x->held_cap ? x->held_cap : 4096;
+		char *p;
+
+		while (cap < x->nheld + n)
+			cap *= 2;
+		if ((p = realloc(x->held, cap)) == NULL)
+			return -1;
+		x->held = p;
+		x->held_cap = cap;
+	}
+	for (int i = 0; i < nv && n > 0; i++) {
+		m = v[i].iov_len < n ? v[i].iov_len : n;
+		memcpy(x->held + x->nheld, v[i].iov_base, m);
+		x->nheld += m;
+		n -= m;
+	}
+	return 0;
+}
+
+/* What the parser says of the request once these bytes are in. */
+static enum shim_xw
+hold_state(struct shim_xchg *x)
+{
+	switch (llm_conn_state(x->conn)) {
+	case LLM_REQ_HEADERS:
+		return SHIM_XW_HELD;
+	case LLM_REQ_BODY:
+		if (llm_conn_expects_continue(x->conn) && !x->continued) {
+			x->continued = 1;
+			return SHIM_XW_RELEASE; /* the headers; still holding */
+		}
+		return SHIM_XW_HELD;
+	case LLM_REQ_READY:
+		return SHIM_XW_ADMIT;
+	default:                /* not an LLM request: it goes as it is */
+		x->holding = 0;
+		return SHIM_XW_RELEASE;
+	}
+}
+
+enum shim_xw
+shim_xchg_write(struct shim_xchg *x, const struct iovec *v, int nv,
+    size_t n, int gate, size_t *took)
+{
+	*took = 0;
+	if (x->refused) {
+		*took = n;
+		return SHIM_XW_SWALLOW;
+	}
+	if (!x->holding) {
+		if (!gate || x->conn == NULL ||
+		    !llm_conn_at_request_start(x->conn))
+			return SHIM_XW_REAL;
+		x->holding = 1;
+		x->continued = 0;
+	}
+	if (n > SHIM_XCHG_HOLD_MAX - x->nheld)
+		n = SHIM_XCHG_HOLD_MAX - x->nheld;
+	if (n == 0 || hold_append(x, v, nv, n) < 0) {
+		x->holding = 0; /* send what is held, then this as it is */
+		return SHIM_XW_RELEASE;
+	}
+	shim_xchg_out(x, v, nv, n);
+	*took = n;
+	return hold_state(x);
+}
+
+char *
+shim_xchg_take_held(struct shim_xchg *x, size_t *n)
+{
+	char *p = x->held;
+
+	*n = x->nheld;
+	x->held = NULL;
+	x->nheld = x->held_cap = 0;
+	return p;
+}
+
+const struct llm_req *
+shim_xchg_request(const struct shim_xchg *x)
+{
+	return x->holding && x->conn ? llm_conn_request(x->conn) : NULL;
+}
+
+void
+shim_xchg_admitted(struct shim_xchg *x, uint64_t admit_id,
+    uint32_t delay_ms, const char *rule)
+{
+	struct shim_xchg_meta *m;
+
+	x->holding = 0;
+	if (x->started == x->finished)
+		return;
+	m = &x->meta[(x->started - 1) % SHIM_XCHG_RING];
+	m->admit_id = admit_id;
+	m->delay_ms = delay_ms;
+	m->start_ns = shim_now_mono();  /* the latency is the provider's */
+	tg_strlcpy(m->rule, rule, sizeof(m->rule));
+}
+
+void
+shim_xchg_refused(struct shim_xchg *x, char *resp, size_t nresp)
+{
+	drop_parser(x, 0);
+	free(x->held);
+	x->held = NULL;
+	x->nheld = x->held_cap = 0;
+	free(x->resp);
+	x->resp = resp;
+	x->nresp = resp ? nresp : 0;
+	x->resp_off = 0;
+	x->holding = 0;
+	x->refused = 1;
+}
+
+size_t
+shim_xchg_answer(struct shim_xchg *x, const struct iovec *v, int nv,
+    size_t n, int peek)
+{
+	size_t k = 0, off = x->resp_off, m;
+
+	for (int i = 0; i < nv && k < n && off < x->nresp; i++) {
+		m = v[i].iov_len;
+		if (m > n - k)
+			m = n - k;
+		if (m > x->nresp - off)
+			m = x->nresp - off;
+		memcpy(v[i].iov_base, x->resp + off, m);
+		off += m;
+		k += m;
+	}
+	if (!peek)
+		x->resp_off = off;
+	return k;
 }
 
 struct shim_done *

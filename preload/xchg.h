@@ -29,13 +29,30 @@ struct shim_done {
 	struct tg_record rec;
 };
 
+/* What admission left for a request's record. */
+struct shim_xchg_meta {
+	int64_t start_ns;
+	uint64_t admit_id;
+	uint32_t delay_ms;
+	char rule[64];
+};
+
 struct shim_xchg {
 	struct llm_conn *conn;       /* NULL: not metered (yet) */
 	const struct llm_req *cur;   /* the request seen last */
 	unsigned started, finished;  /* exchanges begun / ended */
-	int64_t start_ns[SHIM_XCHG_RING];
+	struct shim_xchg_meta meta[SHIM_XCHG_RING];
 	int silent;                  /* dropping: finished exchanges vanish */
 	struct shim_done *done, **tail;
+	/* admission (below) */
+	int holding;                 /* this request's bytes are held */
+	int continued;               /* its headers went ahead (100-continue) */
+	char *held;                  /* what the client wrote, not yet sent */
+	size_t nheld, held_cap;
+	int refused;                 /* answered here; nothing more is sent */
+	char *resp;                  /* the answer, served to the reads */
+	size_t nresp, resp_off;
+	uint64_t epoch;              /* bumped whenever the connection ends */
 };
 
 /* A zeroed or ended x becomes empty (no parser). */
@@ -61,6 +78,56 @@ void shim_xchg_out(struct shim_xchg *x, const struct iovec *v, int nv,
     size_t n);
 void shim_xchg_in(struct shim_xchg *x, const struct iovec *v, int nv,
     size_t n);
+
+/*
+ * Admission (gate.h). When the process must admit its LLM requests, a
+ * write at a request's start is not sent: its bytes are held (copied, at
+ * most SHIM_XCHG_HOLD_MAX) and fed to the parser, and the client is told
+ * they were written. So is every later write of that request, until the
+ * parser knows the model and max tokens (the whole body, or its first
+ * LLM_CONN_MAX_BUF bytes): then the carrier asks admission, outside its
+ * lock, and sends what was held (shim_xchg_admitted) or answers the
+ * client itself (shim_xchg_refused). A request that is not an LLM call
+ * is released as soon as its headers say so. With "Expect:
+ * 100-continue" the headers go ahead (the server's 100 lets the client
+ * send the body) and the body is held: a refused request's server then
+ * sees its headers and never its body.
+ */
+#define SHIM_XCHG_HOLD_MAX (LLM_CONN_MAX_BUF + 128 * 1024)
+
+enum shim_xw {
+	SHIM_XW_REAL,           /* not held: write it, then shim_xchg_out */
+	SHIM_XW_HELD,           /* taken (*took bytes): claim them written */
+	SHIM_XW_RELEASE,        /* taken; send the held bytes now */
+	SHIM_XW_ADMIT,          /* taken; the request is complete: admit it */
+	SHIM_XW_SWALLOW,        /* refused earlier: claim written, drop */
+};
+
+/* Before a client write of n bytes. gate: this process admits requests
+ * (gate.h). *took: the bytes taken (HELD, RELEASE, ADMIT; may be fewer
+ * than n at the hold bound: a short write). */
+enum shim_xw shim_xchg_write(struct shim_xchg *x, const struct iovec *v,
+    int nv, size_t n, int gate, size_t *took);
+
+/* The held bytes, taken out of x (*n of them; free() them). */
+char *shim_xchg_take_held(struct shim_xchg *x, size_t *n);
+
+/* The request being held (for admission), or NULL. */
+const struct llm_req *shim_xchg_request(const struct shim_xchg *x);
+
+/* Admission let it go after delay_ms: its record carries admit_id. */
+void shim_xchg_admitted(struct shim_xchg *x, uint64_t admit_id,
+    uint32_t delay_ms, const char *rule);
+
+/* Refused: resp (malloc'd, taken) is what the client reads from now on,
+ * then end of file; the request and anything written later are dropped,
+ * and the parser's exchanges end without records. */
+void shim_xchg_refused(struct shim_xchg *x, char *resp, size_t nresp);
+
+/* A refused connection's answer into v (nv iovecs, n bytes at most):
+ * bytes copied, 0 at its end. peek: leave them for the next read. */
+size_t shim_xchg_answer(struct shim_xchg *x, const struct iovec *v, int nv,
+    size_t n, int peek);
 
 /* The records finished so far, taken out of x (NULL: none). */
 struct shim_done *shim_xchg_take(struct shim_xchg *x);

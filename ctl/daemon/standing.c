@@ -52,6 +52,20 @@ policy_flags1(const struct policy *pol, const struct policy_input *base)
 	return f;
 }
 
+/* Can an LLM request of p be held at all: a rule of either policy, or
+ * its run's budget. */
+static int
+llm_may_refuse(struct tgd *d, const struct proc *p,
+    const struct policy_input *base)
+{
+	if (policy_may_refuse_llm(d->policy, base))
+		return 1;
+	if (p && p->run && (p->run->budget >= 0 || (p->run->policy &&
+	    policy_may_refuse_llm(p->run->policy, base))))
+		return 1;
+	return 0;
+}
+
 /* The host's policy's, and the run's own policy's when it has one. */
 uint32_t
 standing_flags(struct tgd *d, const struct proc *p,
@@ -61,6 +75,8 @@ standing_flags(struct tgd *d, const struct proc *p,
 
 	if (p && p->run && p->run->policy)
 		f |= policy_flags1(p->run->policy, base);
+	if (!llm_may_refuse(d, p, base))
+		f |= TG_PAGE_LLM_NO_ADMIT;
 	return f;
 }
 

@@ -53,7 +53,9 @@ PY
 # The policy's asks of a process at registration: a fail-closed rule that
 # matches its tags and allow_mode_off false → REGISTERED flags 3 for a v2
 # shim (fail closed + off refused), 1 for a v1 shim (which reads the field
-# as "fail closed when nonzero"), and the same 3 in the verdict page.
+# as "fail closed when nonzero"), and the same 3 in the verdict page; a
+# process the rule does not match gets 6: off refused, and no admission
+# needed for its LLM requests (the shim's hooks then never hold them).
 cat >"$T/p.json" <<'JSON'
 {"schema_version": 1, "timezone": "UTC", "allow_mode_off": false,
  "rules": [{"name": "ci-closed", "kind": "budget", "period": "day",
@@ -82,6 +84,7 @@ v2 = register(2, 'team=ci')
 v1 = register(1, 'team=ci')
 web = register(2, 'team=web')
 got = (v2[:2], v1[:2], web[:2])
-assert got == ((3, 3), (1, 3), (2, 2)), got
+# team=web: no rule can refuse its LLM requests → + LLM_NO_ADMIT (4)
+assert got == ((3, 3), (1, 3), (6, 6)), got
 PY
 echo "ok: require_tags deny and report; registration flags"

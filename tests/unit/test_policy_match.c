@@ -277,6 +277,43 @@ test_match_set(void **state)
 	policy_free(p);
 }
 
+/* Could a rule hold an LLM request of this process, whatever model it
+ * names? Report-only and soft-only rules cannot; model and provider
+ * selectors count as matching; tags, user and exe decide. */
+static void
+test_may_refuse_llm(void **state)
+{
+	struct policy *soft = parse(
+	    "{\"name\": \"soft\", \"kind\": \"budget\", \"period\": \"day\","
+	    " \"soft_usd\": 1},"
+	    "{\"name\": \"tags\", \"kind\": \"require_tags\", \"tags\":"
+	    " [\"team\"], \"action\": \"report\"}", "UTC");
+	struct policy *p = parse(
+	    "{\"name\": \"gpt\", \"kind\": \"budget\", \"period\": \"day\","
+	    " \"limit_usd\": 1, \"match\": {\"model\": \"gpt-4*\","
+	    " \"team\": \"search\"}},"
+	    "{\"name\": \"gpu\", \"kind\": \"rate\", \"concurrent\": 1,"
+	    " \"match\": {\"kind\": \"gpu\", \"user\": \"bob\"}},"
+	    "{\"name\": \"closed\", \"kind\": \"budget\", \"period\": \"day\","
+	    " \"soft_usd\": 1, \"fail\": \"closed\", \"match\": {\"exe\":"
+	    " \"/opt/agent*\"}}", "UTC");
+	struct policy_tag search[] = { { "team", "search" } };
+	struct policy_tag ads[] = { { "team", "ads" } };
+	struct policy_input in = { .tags = search, .ntags = 1,
+	    .kind = POLICY_GPU };
+
+	assert_int_equal(policy_may_refuse_llm(soft, &in), 0);
+	assert_int_equal(policy_may_refuse_llm(p, &in), 1);    /* gpt */
+	in.tags = ads;
+	assert_int_equal(policy_may_refuse_llm(p, &in), 0);
+	in.user = "bob";        /* "gpu" never matches an LLM request */
+	assert_int_equal(policy_may_refuse_llm(p, &in), 0);
+	in.exe = "/opt/agent";  /* a soft budget that fails closed */
+	assert_int_equal(policy_may_refuse_llm(p, &in), 1);
+	policy_free(soft);
+	policy_free(p);
+}
+
 /* Bits past the first word: rule 65 of 70 */
 static void
 test_match_set_words(void **state)
@@ -351,6 +388,7 @@ main(void)
 		cmocka_unit_test(test_next_edge),
 		cmocka_unit_test(test_match_set),
 		cmocka_unit_test(test_match_set_words),
+		cmocka_unit_test(test_may_refuse_llm),
 		cmocka_unit_test(test_tags_parse),
 	};
 
