@@ -9,7 +9,7 @@
  * are the provider's. A count the response did not give (a stream without
  * include_usage, a cut stream) is estimated and the record flagged
  * estimated: input from the request body's text (est_input_tokens), output
- * as the decoded response bytes / 4. An error status (>= 400) without usage
+ * as the decoded response bytes / 4. Tags: shim_meter_tags. An error status (>= 400) without usage
  * bills nothing: zero tokens, not estimated (providers do not bill a
  * refused or failed request).
  */
@@ -24,6 +24,12 @@
 /* Fill rec (everything but the id) from x. */
 void shim_meter_fill(struct tg_record *rec, const struct llm_exchange *x,
     uint32_t latency_ms);
+
+/* The record's tags for a request that carried X-Tollgate-Tags: its own
+ * pairs, then the process's (TOLLGATE_TAGS) for keys it does not name;
+ * "" without the header (or with one that is not k=v,k=v): the daemon
+ * uses the registration's. */
+void shim_meter_tags(char *out, size_t size, const char *req_tags);
 
 /* The provider's name in the ledger; "" for LLM_UNKNOWN. */
 const char *shim_meter_provider(enum llm_provider p);

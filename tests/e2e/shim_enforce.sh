@@ -11,7 +11,8 @@
 #   allow: a budget far from its limit: the request is held until its
 #          body is complete, admitted, sent; its record has the provider's
 #          exact tokens and the admission's id (the reservation is
-#          settled: nothing stays reserved).
+#          settled: nothing stays reserved); X-Tollgate-Tags joins the
+#          process's tags in the record.
 #   delay: "concurrent": 1 with action delay (100 ms). A blocking client
 #          (python requests without a timeout) whose request overlaps a
 #          slow stream waits; its record says decision delay, the rule,
@@ -115,8 +116,9 @@ got=$(sql "SELECT group_concat(provider || ':' || decision || ':' || rule || ':'
 # ---- allow, through admission ----------------------------------------------
 daemon '{"schema_version": 1, "timezone": "UTC", "rules": [{"name": "month",
  "kind": "budget", "period": "month", "limit_usd": "1000"}]}'
-LD_PRELOAD=$SHIM curl -sS --http1.1 -o "$T/b3" "$H/v1/chat/completions" \
-    -H 'Host: api.openai.com' -d "$CHAT" || fail "curl allow: exit $?"
+TOLLGATE_TAGS=team=search,purpose=prod LD_PRELOAD=$SHIM curl -sS --http1.1 \
+    -o "$T/b3" "$H/v1/chat/completions" -H 'Host: api.openai.com' \
+    -H 'X-Tollgate-Tags: purpose=eval' -d "$CHAT" || fail "curl allow: exit $?"
 LD_PRELOAD=$SHIM curl -sS --http1.1 -o "$T/b4" -H 'Expect: 100-continue' \
     "$H/v1/chat/completions" -H 'Host: api.openai.com' -d "$big" ||
 	fail "curl expect allow: exit $?"
@@ -136,6 +138,9 @@ for l, r in zip(L, R):
             t["cached_tokens"], "", 0, 0)
     assert got == want, (got, want)
     assert r["admit_id"] != 0, dict(r)
+# the request's X-Tollgate-Tags, then the process's other keys
+assert R[0]["tags"] == "purpose=eval,team=search", R[0]["tags"]
+assert R[1]["tags"] == "", R[1]["tags"]
 PY
 # spent = what the records cost: no reservation is left behind
 st=$("$B/tollctl" --socket "$T/sock" status --format json) || fail "tollctl status"

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "config.h"
 #include "meter.h"
 #include "sock.h"
 
@@ -267,6 +268,27 @@ test_meter_fill(void **state)
 	assert_string_equal(shim_meter_provider(LLM_UNKNOWN), "");
 }
 
+/* X-Tollgate-Tags: its pairs, then the process's for other keys; bad
+ * syntax or no header: "" (the registration's tags). */
+static void
+test_meter_tags(void **state)
+{
+	char t[256];
+
+	strcpy(shim_cfg.tags, "team=search,purpose=batch");
+	shim_meter_tags(t, sizeof(t), "purpose=eval,ticket=42");
+	assert_string_equal(t, "purpose=eval,ticket=42,team=search");
+	shim_meter_tags(t, sizeof(t), "");
+	assert_string_equal(t, "");
+	shim_meter_tags(t, sizeof(t), "no pairs here");
+	assert_string_equal(t, "");
+	shim_meter_tags(t, 30, "purpose=eval,ticket=42");   /* team won't fit */
+	assert_string_equal(t, "purpose=eval,ticket=42");
+	shim_cfg.tags[0] = '\0';
+	shim_meter_tags(t, sizeof(t), "team=a");
+	assert_string_equal(t, "team=a");
+}
+
 int
 main(void)
 {
@@ -277,6 +299,7 @@ main(void)
 		cmocka_unit_test(test_fork_child_drops),
 		cmocka_unit_test(test_not_tcp_not_watched),
 		cmocka_unit_test(test_meter_fill),
+		cmocka_unit_test(test_meter_tags),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
