@@ -268,12 +268,19 @@ replay_form(struct tg_record *rec)
 int
 shim_settle_record(struct tg_record *rec)
 {
+	shim_instance_sync();   /* a fork child's ids get its own prefix */
+	shim_instance_new_id(rec->id);
+	return shim_settle_record_as_is(rec);
+}
+
+int
+shim_settle_record_as_is(struct tg_record *rec)
+{
 	struct shim_reply r;
 	int64_t deadline = deadline_in(shim_call_ns());
 	uint64_t gen = shim_instance_sync();
 	int rc;
 
-	shim_instance_new_id(rec->id);
 	rc = daemon_call(gen, TG_MSG_RECORD, rec, sizeof(*rec), TG_MSG_ACK, &r,
 	    deadline);
 	if (rc == 0 && memcmp(r.u.ack.id, rec->id, sizeof(rec->id)) == 0)

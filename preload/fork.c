@@ -10,6 +10,7 @@
 #include "instance.h"
 #include "say.h"
 #include "shim.h"
+#include "settle.h"
 #include "spool.h"
 
 /* A fork from a signal handler that interrupted our own code: this thread
@@ -64,6 +65,7 @@ child(void)
 	shim_instance_child();
 	shim_spool_atfork_child();
 	shim_conn_atfork_child();
+	shim_settle_atfork_child();
 	if (!fork_skipped)
 		shim_inside--;
 }

@@ -39,8 +39,13 @@ const char *shim_meter_provider(enum llm_provider p);
  * inside tollgate (shim_inside). Defined in api.c: tollgate_usage settles
  * through it too. */
 int shim_settle_record(struct tg_record *rec);
+/* The same with the id rec already has (one sent before without an
+ * answer: the ledger ignores a repeat). */
+int shim_settle_record_as_is(struct tg_record *rec);
 
-/* Where the hooks hand their records: shim_settle_record, or a test's. */
+/* Where the hooks hand their records: shim_settle_record — then they go
+ * through the settler thread (settle.h) — or a test's, called at once on
+ * the hook's own thread. */
 extern int (*shim_meter_settle)(struct tg_record *rec);
 
 #endif

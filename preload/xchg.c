@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "meter.h"
+#include "settle.h"
 #include "shim.h"
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n";
@@ -314,10 +315,14 @@ shim_done_settle(struct shim_done *d)
 	if (d == NULL)
 		return;
 	shim_inside++;
-	for (; d != NULL; d = next) {
-		next = d->next;
-		shim_meter_settle(&d->rec);
-		free(d);
+	if (shim_meter_settle == shim_settle_record) {
+		shim_settle_enqueue(d);
+	} else {
+		for (; d != NULL; d = next) {
+			next = d->next;
+			shim_meter_settle(&d->rec);
+			free(d);
+		}
 	}
 	shim_inside--;
 	errno = saved;

@@ -132,7 +132,9 @@ size_t shim_xchg_answer(struct shim_xchg *x, const struct iovec *v, int nv,
 /* The records finished so far, taken out of x (NULL: none). */
 struct shim_done *shim_xchg_take(struct shim_xchg *x);
 
-/* Settle each record (meter.h) and free the list; errno is kept. */
+/* Hand each record over for settlement (meter.h: the settler thread of
+ * settle.h, or a test's function at once) and free the list; errno is
+ * kept. */
 void shim_done_settle(struct shim_done *d);
 /* Free without settling. */
 void shim_done_free(struct shim_done *d);
