@@ -21,9 +21,15 @@ shim_gate_needed(void)
 
 	if (shim_cfg.mode == TG_MODE_OBSERVE)
 		return 0;
+	/* Once learned, never wait for the connection's lock: the settler
+	 * thread holds it for a whole batch. Taken only when free (a past
+	 * deadline); else the bits last seen. */
 	shim_inside++;
-	pol = shim_conn_policy(shim_instance_sync(),
-	    shim_now_mono() + shim_call_ns(), 1);
+	if (shim_conn_policy_cached() & SHIM_POLICY_LEARNED)
+		pol = shim_conn_policy(shim_instance_sync(), 0, 0);
+	else
+		pol = shim_conn_policy(shim_instance_sync(),
+		    shim_now_mono() + shim_call_ns(), 1);
 	shim_inside--;
 	if (shim_cfg.mode == TG_MODE_OFF && !(pol & TG_REG_MODE_OFF_REFUSED))
 		return 0;

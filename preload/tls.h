@@ -1,0 +1,78 @@
+/*
+ * tls.h — LLM metering on OpenSSL connections, observe only: per-SSL*
+ * state behind the SSL_* hooks of hook_ssl.c, the TLS twin of sock.h. The
+ * metering itself (parser, request clocks, records) is xchg.h's, shared
+ * with plain HTTP.
+ *
+ * State is keyed by the SSL*, in a fixed table of SHIM_TLS_SLOTS: an SSL
+ * lives within SHIM_TLS_PROBE slots of its hash; when those are taken it
+ * gets no state and passes through unmetered. A lookup reads at most
+ * SHIM_TLS_PROBE keys and one kind byte, without a lock. Kinds: FRESH
+ * (no application bytes yet), METERED, NONE (passes for good), ENDED
+ * (shut down: passes until a new handshake makes it FRESH again). The
+ * first bytes written decide, as on a socket (shim_xchg_looks_llm): an
+ * HTTP/1.1 POST or the HTTP/2 preface starts metering, anything else is
+ * NONE for the rest of the connection. A state is made at the handshake
+ * (SSL_connect, SSL_do_handshake: the server name is learned there with
+ * SSL_get_servername from the SSL's own library, whose functions the
+ * state remembers) or at the first write of an SSL never seen shaking
+ * hands (an implicit handshake). Only bytes actually transferred are fed;
+ * SSL_peek is not. Not seen at all: BIO_f_ssl's BIO_read/BIO_write
+ * (libssl calls its internals directly, past any hook) and SSL_sendfile. SSL_shutdown ends the connection (pending exchanges
+ * reported cut); SSL_free forgets the SSL before the real free, as the
+ * pointer may be reused at once; SSL_new forgets a state a freed SSL left
+ * at that address past our hooks.
+ *
+ * Threads: a mutex per state guards its xchg, never held across a real
+ * call or a daemon call; finished records are settled after the unlock.
+ * States are allocated once per slot and never freed, so a racing lookup
+ * never touches freed memory; under the mutex the state's SSL is checked
+ * again. Slots are claimed and released with atomics alone.
+ *
+ * fork: a state carries the generation (instance.h) that made it; a fork
+ * child that touches an inherited one drops it without reporting (the
+ * parent reports its exchanges) and that SSL passes through in the child.
+ *
+ * Inside tollgate (shim_inside) everything passes through unmetered, and
+ * errno is left as the real call set it.
+ */
+#ifndef SHIM_TLS_H
+#define SHIM_TLS_H
+
+#include <stddef.h>
+
+#include "real_ssl.h"
+#include "xchg.h"
+
+#define SHIM_TLS_SLOTS 4096 /* a power of two */
+#define SHIM_TLS_PROBE 8
+#define SHIM_TLS_SERVER_MAX 256
+
+enum { SHIM_TLS_NONE, SHIM_TLS_FRESH, SHIM_TLS_METERED, SHIM_TLS_ENDED };
+
+/* s's kind, or -1 when it has no state. */
+int shim_tls_kind(const SSL *s);
+
+/* The server name s was opened to ("" when none was given): 0, or -1
+ * when s has no state. */
+int shim_tls_server(const SSL *s, char *out, size_t n);
+
+/* After the real SSL_connect / SSL_do_handshake, whatever it returned;
+ * fns: the caller's functions (real_ssl.h). */
+void shim_tls_handshake(SSL *s, const struct shim_ssl_fns *fns);
+
+/* Before the real write of n bytes of b: 0, go on. Enforcement will
+ * decide here, before the bytes leave; today it always says go. */
+int shim_tls_before_write(SSL *s, const void *b, size_t n);
+
+/* n > 0 bytes of b written / read on s. */
+void shim_tls_out(SSL *s, const struct shim_ssl_fns *fns, const void *b,
+    size_t n);
+void shim_tls_in(SSL *s, const void *b, size_t n);
+
+/* s's connection ends (SSL_shutdown: forget 0) or s is about to be freed
+ * (forget 1): pending exchanges are cut. Returns what to settle
+ * (shim_done_settle) once the real call is done; NULL: nothing. */
+struct shim_done *shim_tls_end(SSL *s, int forget);
+
+#endif
