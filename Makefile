@@ -5,10 +5,11 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE \
            -fno-strict-aliasing -Ilib -Ipreload -Ictl/daemon -Ictl/cli
-PKGS    := jansson sqlite3 libmicrohttpd zlib libbrotlidec libzstd
-# Content-Encoding decoders of the LLM parser (lib/llm_decode.c), which the
-# shim links too; the brotli encoder only compresses unit-test data.
-DECODE_LIBS := $(shell pkg-config --libs zlib libbrotlidec libzstd 2>/dev/null)
+PKGS    := jansson sqlite3 libmicrohttpd zlib libbrotlidec libzstd libnghttp2
+# Content-Encoding decoders of the LLM parser (lib/llm_decode.c) and its
+# HPACK inflater (lib/llm_h2.c), which the shim links too; the brotli
+# encoder only compresses unit-test data.
+DECODE_LIBS := $(shell pkg-config --libs zlib libbrotlidec libzstd libnghttp2 2>/dev/null)
 BROTLIENC_LIBS := $(shell pkg-config --libs libbrotlienc 2>/dev/null)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) cmocka 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -10,12 +10,16 @@
  *     max tokens, an input estimate), and the usage in a response body or
  *     in a stream's events, per provider, with the token fields of
  *     DESIGN.md ("Token fields mean the same for every provider");
- *   transport (llm_http.c, llm_decode.c, llm_frame.c) — HTTP/1.1 requests
- *     and responses on one connection (keep-alive, pipelining), chunked
- *     transfer, Content-Encoding gzip/deflate (zlib), br (libbrotli), zstd
- *     (libzstd), then SSE events (`\n\n` and `\r\n\r\n`) or NDJSON lines or
- *     one JSON body handed to the semantic layer; one llm_exchange per
- *     request/response pair comes out through a callback.
+ *   transport (llm_http.c, llm_h2.c, llm_resp.c, llm_decode.c,
+ *     llm_frame.c) — HTTP/1.1 requests and responses on one connection
+ *     (keep-alive, pipelining), chunked transfer, or HTTP/2 streams when
+ *     the connection began with the client preface (frames and HPACK,
+ *     read passively with libnghttp2's inflater); Content-Encoding
+ *     gzip/deflate (zlib), br (libbrotli), zstd (libzstd), then SSE events
+ *     (`\n\n` and `\r\n\r\n`) or NDJSON lines or one JSON body handed to
+ *     the semantic layer, the same for both versions; one llm_exchange per
+ *     request/response pair (HTTP/2: per stream) comes out through a
+ *     callback.
  */
 #ifndef TG_LLM_H
 #define TG_LLM_H
@@ -70,6 +74,10 @@ struct llm_req {
 int llm_classify(const char *method, const char *path, const char *host,
     struct llm_req *r);
 
+/* The provider whose own API host this is (any case, a trailing dot
+ * allowed), else LLM_UNKNOWN: known hosts only, no path to go by. */
+enum llm_provider llm_host_provider(const char *host);
+
 /* Read the request's JSON body: model (unless in the path), stream,
  * stream_options.include_usage, max_tokens / max_completion_tokens /
  * max_output_tokens / generationConfig.maxOutputTokens /
@@ -111,7 +119,7 @@ int llm_usage_body(const struct llm_req *r, const char *json, size_t len,
 void llm_usage_event(const struct llm_req *r, const char *event,
     const char *data, size_t len, struct llm_usage *u);
 
-/* ---- transport: one HTTP/1.1 connection ---- */
+/* ---- transport: one HTTP/1.1 or HTTP/2 connection ---- */
 
 /* One request/response pair, finished (or cut: the connection closed). */
 struct llm_exchange {
@@ -123,7 +131,8 @@ struct llm_exchange {
 	uint64_t resp_body_bytes;    /* decoded */
 };
 
-/* Called once per metered exchange, in order. */
+/* Called once per metered exchange, in order (HTTP/2: as each stream's
+ * response ends, is reset, or is cut). */
 typedef void (*llm_done_fn)(void *arg, const struct llm_exchange *x);
 
 /* Request-side states, for the shim's admission: it may hold the bytes
@@ -133,7 +142,9 @@ enum llm_req_state {
 	LLM_REQ_HEADERS,     /* inside the request line / headers */
 	LLM_REQ_BODY,        /* a metered request's body, model not known yet */
 	LLM_REQ_READY,       /* llm_conn_request() is complete for admission */
-	LLM_REQ_PASS,        /* not an LLM request: bytes are not looked at */
+	LLM_REQ_PASS,        /* not an LLM request: bytes are not looked at;
+	                      * also all of an HTTP/2 connection, which is
+	                      * metered but never held (no admission on h2) */
 };
 
 struct llm_conn;
@@ -146,7 +157,8 @@ void llm_conn_free(struct llm_conn *c); /* flushes a pending exchange as cut */
 
 /* Bytes the client wrote (request direction) / read (response
  * direction). Never fail: bad HTTP makes the connection pass-through
- * (not LLM) from there on. */
+ * (not LLM) from there on. HTTP/2 only when the first bytes written are
+ * its client preface: a connection joined midway is never taken for it. */
 void llm_conn_out(struct llm_conn *c, const void *buf, size_t n);
 void llm_conn_in(struct llm_conn *c, const void *buf, size_t n);
 /* The connection closed (or a gap in captured bytes): pending exchanges
@@ -154,7 +166,8 @@ void llm_conn_in(struct llm_conn *c, const void *buf, size_t n);
 void llm_conn_close(struct llm_conn *c);
 
 enum llm_req_state llm_conn_state(const struct llm_conn *c);
-/* The request being written (valid from LLM_REQ_BODY on). */
+/* The request being written (valid from LLM_REQ_BODY on; NULL on
+ * HTTP/2). */
 const struct llm_req *llm_conn_request(const struct llm_conn *c);
 /* 1 when the next byte written would start a new HTTP/1.1 request: the
  * connection is HTTP/1.x, alive, and no request is partly written. The

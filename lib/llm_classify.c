@@ -86,6 +86,22 @@ host_provider(const char *host)
 	return LLM_UNKNOWN;
 }
 
+enum llm_provider
+llm_host_provider(const char *host)
+{
+	char low[256];
+	size_t n = strlen(host);
+
+	if (n >= sizeof(low))
+		return LLM_UNKNOWN;
+	for (size_t i = 0; i <= n; i++)
+		low[i] = (host[i] >= 'A' && host[i] <= 'Z') ? host[i] + 32 :
+		    host[i];
+	if (n > 0 && low[n - 1] == '.')
+		low[n - 1] = '\0';
+	return host_provider(low);
+}
+
 /* Host (or an absolute-form URL's authority) → r->host: lower case,
  * without port, brackets kept for IPv6, a trailing dot dropped. */
 static void

@@ -22,12 +22,15 @@
  * that fails to decode (corrupt, or a coding we lack) ends cut with its
  * usage unknown: nothing read from it is trusted.
  *
- * Anything that is not HTTP/1.x (TLS, HTTP/2, a protocol switch, broken
- * framing) makes the connection pass-through until llm_conn_close():
- * pending exchanges end as cut, nothing more is looked at. The callback
- * must not call llm_conn_out/in/close/free on its own connection.
+ * A connection whose first bytes written are the HTTP/2 client preface
+ * is handed to an llm_h2 (llm_h2.c) from there on, both ways. Anything
+ * else that is not HTTP/1.x (TLS, HTTP/2 joined midway, a protocol
+ * switch, broken framing) makes the connection pass-through until
+ * llm_conn_close(): pending exchanges end as cut, nothing more is looked
+ * at. The callback must not call llm_conn_out/in/close/free on its own
+ * connection.
  */
-#include "llm_transport.h"
+#include "llm_h2.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -36,7 +39,6 @@
 #include <strings.h>
 
 enum { M_IDLE, M_LINE, M_HEADERS, M_BODY, M_IGNORE };  /* llm_msg.st */
-enum { CT_JSON, CT_SSE, CT_NDJSON };                   /* llm_msg.ctype */
 
 struct llm_slot {
 	struct llm_exchange x;
@@ -53,7 +55,8 @@ struct llm_msg {
 	int64_t clen;           /* -1: no Content-Length */
 	int te, chunked, te_other;
 	enum llm_coding coding;
-	int ctype, close;
+	enum llm_frame_mode ctype;
+	int close;
 	int bad;                /* a framing header could not be read */
 	uint64_t seen;          /* decoded body bytes (requests) */
 	struct llm_body body;
@@ -64,11 +67,14 @@ struct llm_conn {
 	llm_done_fn done;
 	void *arg;
 	int dead;               /* not HTTP/1.x: pass-through until close */
+	int h2_pre;             /* preface bytes seen at the start; -1: past */
+	struct llm_h2 *h2;      /* HTTP/2: it reads every byte */
 	enum llm_req_state rstate;
 	struct llm_slot slot[LLM_PIPE_MAX];
 	unsigned head, count;   /* the oldest pending exchange; how many */
 	struct llm_slot *cur;   /* the request written last */
 	struct llm_msg rq, rs;
+	struct llm_resp resp;   /* the metered response being read */
 	/* the request being written, until classified */
 	char method[16];
 	char target[LLM_TARGET_MAX];
@@ -77,15 +83,6 @@ struct llm_conn {
 	int hover;
 	char tags[256];
 	int status;             /* of the response being read */
-};
-
-static const char *const req_keys[] = {
-	"model", "max_tokens", "max_completion_tokens", "max_output_tokens",
-	"stream", "stream_options", "generationConfig", "options", NULL
-};
-static const char *const resp_keys[] = {
-	"model", "usage", "usageMetadata", "done_reason", "done",
-	"prompt_eval_count", NULL
 };
 
 /* ---- the FIFO ---- */
@@ -120,7 +117,7 @@ msg_reset(struct llm_msg *m, int st)
 	m->clen = -1;
 	m->te = m->chunked = m->te_other = 0;
 	m->coding = LLM_CODING_IDENTITY;
-	m->ctype = CT_JSON;
+	m->ctype = LLM_FRAME_BODY;
 	m->close = 0;
 	m->bad = 0;
 	m->seen = 0;
@@ -128,65 +125,22 @@ msg_reset(struct llm_msg *m, int st)
 
 /* ---- responses: usage at the end ---- */
 
-struct usage_try {
-	const struct llm_req *req;
-	struct llm_usage *u;
-};
-
-static int
-usage_try(void *arg, const char *json, size_t len)
-{
-	struct usage_try *t = arg;
-
-	return llm_usage_body(t->req, json, len, t->u);
-}
-
-/* The end of a metered response: the body's usage, or the stream's last
- * pending event; 1 when usage may have been lost. */
-static int
-resp_usage(struct llm_conn *c, struct llm_slot *s, int cut)
-{
-	struct llm_frame *f = &c->rs.frame;
-	struct usage_try t = { &s->x.req, &s->x.usage };
-
-	if (f->mode != LLM_FRAME_BODY) {
-		llm_frame_end(f, cut);
-		return f->cut;
-	}
-	if (f->len == 0)
-		return 0;
-	f->buf[f->len] = '\0';
-	if (!f->over) {
-		llm_usage_body(&s->x.req, f->buf, f->len, &s->x.usage);
-		return 0;
-	}
-	/* only its end was kept: where every provider puts the usage */
-	return llm_frame_salvage(f->buf, f->len, resp_keys, usage_try,
-	    &t) != 0;
-}
-
 /* The response for the oldest exchange ended (cut: before its end). */
 static void
 resp_done(struct llm_conn *c, int cut)
 {
 	struct llm_slot *s = slot_head(c);
 	struct llm_msg *m = &c->rs;
-	int bad = m->body.dec.err;
 
-	if (llm_decoder_finish(&m->body.dec) != 0)
-		cut = 1;
 	if (s->metered) {
-		cut |= resp_usage(c, s, cut);
-		s->x.cut |= cut;
-		if (bad) {
-			/* Corrupt or undecodable: nothing read from it is
-			 * trusted. (How much a decoder gave before failing
-			 * also depends on how the bytes came in pieces.) */
-			memset(&s->x.usage, 0, sizeof(s->x.usage));
-			s->x.resp_body_bytes = 0;
-		}
+		/* unread when it began before its request was classified */
+		if (c->resp.x == &s->x)
+			llm_resp_end(&c->resp, &m->body.dec, cut);
+		else
+			s->x.cut |= cut;
 		emit(c, s);
 	}
+	c->resp.x = NULL;
 	llm_frame_release(&m->frame);
 	slot_pop(c);
 	msg_reset(m, m->close ? M_IGNORE : M_IDLE);
@@ -307,20 +261,6 @@ hdr_te(struct llm_msg *m, const char *v)
 }
 
 static void
-hdr_ctype(struct llm_msg *m, const char *v)
-{
-	size_t n = strcspn(v, "; \t");
-
-	if (n == 17 && strncasecmp(v, "text/event-stream", n) == 0)
-		m->ctype = CT_SSE;
-	else if ((n == 20 && strncasecmp(v, "application/x-ndjson", n) == 0) ||
-	    (n == 18 && strncasecmp(v, "application/ndjson", n) == 0))
-		m->ctype = CT_NDJSON;
-	else
-		m->ctype = CT_JSON;
-}
-
-static void
 hdr_coding(struct llm_msg *m, const char *v, int over)
 {
 	enum llm_coding k = over ? LLM_CODING_UNSUPPORTED :
@@ -380,7 +320,7 @@ header(struct llm_conn *c, struct llm_msg *m, int req)
 	else if (name_is(line, nl, "content-encoding"))
 		hdr_coding(m, v, m->lover);
 	else if (name_is(line, nl, "content-type"))
-		hdr_ctype(m, v);
+		m->ctype = llm_resp_mode(v, strlen(v));
 	else if (name_is(line, nl, "connection"))
 		m->close |= list_has(v, "close", 0);
 	else if (req)
@@ -395,9 +335,8 @@ tchar_upper(int ch)
 	return ch >= 'A' && ch <= 'Z';
 }
 
-/* Host without port, lower case, into dst; 0 or -1. */
-static int
-host_clean(const char *h, size_t n, char *dst, size_t size)
+int
+llm_host_clean(const char *h, size_t n, char *dst, size_t size)
 {
 	const char *e = h + n, *q;
 	size_t i, k;
@@ -430,11 +369,11 @@ target_split(struct llm_conn *c, char *host, size_t hsize,
 	if (strncasecmp(t, "http://", 7) != 0 &&
 	    strncasecmp(t, "https://", 8) != 0)
 		return c->hover ? -1 :
-		    host_clean(c->host, strlen(c->host), host, hsize);
+		    llm_host_clean(c->host, strlen(c->host), host, hsize);
 	a = strchr(t, '/') + 2;
 	e = a + strcspn(a, "/?");
 	*path = *e == '/' ? e : "/";
-	return host_clean(a, e - a, host, hsize);
+	return llm_host_clean(a, e - a, host, hsize);
 }
 
 static int
@@ -502,56 +441,30 @@ req_sink(void *arg, const char *p, size_t n)
 	llm_frame_feed(&c->rq.frame, p, n);
 }
 
-struct req_try {
-	struct llm_req *r;
-};
-
-static int
-req_try(void *arg, const char *json, size_t len)
+/* The request body's size, for an estimate: known ahead when it has a
+ * length and no coding. */
+static uint64_t
+req_size(struct llm_conn *c)
 {
-	struct req_try *t = arg;
-
-	return llm_request_body(t->r, json, len);
-}
-
-/* An input estimate from a body too long to read: its size / 4. */
-static void
-req_estimate(struct llm_conn *c, struct llm_req *r)
-{
-	uint64_t n = c->rq.seen;
-
 	if (c->rq.body.framing == LLM_BODY_LENGTH &&
 	    c->rq.body.dec.coding == LLM_CODING_IDENTITY)
-		n = (uint64_t)c->rq.clen;
-	if ((n + 3) / 4 > r->est_input_tokens)
-		r->est_input_tokens = (n + 3) / 4;
+		return (uint64_t)c->rq.clen;
+	return c->rq.seen;
 }
 
 static void
 req_done(struct llm_conn *c)
 {
 	struct llm_msg *m = &c->rq;
-	struct llm_frame *f = &m->frame;
-	struct llm_req *r = &c->cur->x.req;
-	struct req_try t = { r };
 	int bad;
 
 	bad = llm_decoder_finish(&m->body.dec) != 0;
 	if (c->cur->metered) {
-		if (f->len > 0 && !bad) {
-			f->buf[f->len] = '\0';
-			if (!f->over)
-				llm_request_body(r, f->buf, f->len);
-			else
-				llm_frame_salvage(f->buf, f->len, req_keys,
-				    req_try, &t);
-		}
-		if (f->over)
-			req_estimate(c, r);
+		llm_req_end(&c->cur->x.req, &m->frame, bad, req_size(c));
 		c->rstate = LLM_REQ_READY;
 	} else
 		c->rstate = LLM_REQ_IDLE;
-	llm_frame_release(f);
+	llm_frame_release(&m->frame);
 	msg_reset(m, M_IDLE);
 }
 
@@ -649,7 +562,7 @@ req_body(struct llm_conn *c, const char *p, size_t n)
 	}
 	if (c->rstate == LLM_REQ_BODY && m->frame.over) {
 		/* too long to hold: admission goes on with what is known */
-		req_estimate(c, &c->cur->x.req);
+		llm_req_estimate(&c->cur->x.req, req_size(c));
 		c->rstate = LLM_REQ_READY;
 	}
 	if (m->body.done)
@@ -657,10 +570,9 @@ req_body(struct llm_conn *c, const char *p, size_t n)
 	return used;
 }
 
-void
-llm_conn_out(struct llm_conn *c, const void *buf, size_t n)
+static void
+http1_out(struct llm_conn *c, const char *p, size_t n)
 {
-	const char *p = buf;
 	size_t used;
 
 	while (n > 0 && !c->dead) {
@@ -684,25 +596,49 @@ llm_conn_out(struct llm_conn *c, const void *buf, size_t n)
 	}
 }
 
+/* Matches a connection's first bytes against the HTTP/2 client preface;
+ * returns how many it took. Whole, it hands the connection to an llm_h2;
+ * at the first byte that differs, the part that matched goes to the
+ * HTTP/1.x parser after all. */
+static size_t
+h2_preface(struct llm_conn *c, const char *p, size_t n)
+{
+	size_t k = 0;
+
+	while (k < n && c->h2_pre < LLM_H2_PREFACE_LEN &&
+	    p[k] == llm_h2_preface[c->h2_pre]) {
+		k++;
+		c->h2_pre++;
+	}
+	if (c->h2_pre == LLM_H2_PREFACE_LEN) {
+		c->h2_pre = -1;
+		if ((c->h2 = llm_h2_new(c->done, c->arg)) == NULL)
+			conn_dead(c);
+	} else if (k < n) {
+		http1_out(c, llm_h2_preface, c->h2_pre);
+		c->h2_pre = -1;
+	}
+	return k;
+}
+
+void
+llm_conn_out(struct llm_conn *c, const void *buf, size_t n)
+{
+	const char *p = buf;
+	size_t k;
+
+	if (c->h2_pre >= 0 && !c->dead) {
+		k = h2_preface(c, p, n);
+		p += k;
+		n -= k;
+	}
+	if (c->h2 != NULL)
+		llm_h2_out(c->h2, p, n);
+	else
+		http1_out(c, p, n);
+}
+
 /* ---- responses ---- */
-
-static void
-resp_sink(void *arg, const char *p, size_t n)
-{
-	struct llm_conn *c = arg;
-
-	slot_head(c)->x.resp_body_bytes += n;
-	llm_frame_feed(&c->rs.frame, p, n);
-}
-
-static void
-resp_event(void *arg, const char *event, const char *data, size_t len)
-{
-	struct llm_conn *c = arg;
-	struct llm_slot *s = slot_head(c);
-
-	llm_usage_event(&s->x.req, event, data, len, &s->x.usage);
-}
 
 /* "HTTP/1.x SP 3DIGIT [SP reason]" */
 static int
@@ -734,7 +670,6 @@ resp_headers_done(struct llm_conn *c)
 {
 	struct llm_msg *m = &c->rs;
 	struct llm_slot *s = slot_head(c);
-	enum llm_frame_mode mode;
 	enum llm_coding coding;
 	enum llm_framing fr;
 
@@ -750,13 +685,10 @@ resp_headers_done(struct llm_conn *c)
 	fr = resp_framing(c, s);
 	m->st = M_BODY;
 	if (s->metered) {
-		mode = m->ctype == CT_SSE ? LLM_FRAME_SSE :
-		    m->ctype == CT_NDJSON ? LLM_FRAME_NDJSON : LLM_FRAME_BODY;
-		s->x.streamed = (mode != LLM_FRAME_BODY);
 		coding = m->te_other ? LLM_CODING_UNSUPPORTED : m->coding;
-		llm_frame_start(&m->frame, mode, resp_event, c);
+		llm_resp_start(&c->resp, &s->x, &m->frame, m->ctype);
 		llm_body_start(&m->body, fr, (uint64_t)m->clen, coding,
-		    resp_sink, c);
+		    llm_resp_sink, &c->resp);
 	} else
 		llm_body_start(&m->body, fr, (uint64_t)m->clen,
 		    LLM_CODING_IDENTITY, NULL, NULL);
@@ -831,6 +763,10 @@ llm_conn_in(struct llm_conn *c, const void *buf, size_t n)
 	const char *p = buf;
 	size_t used;
 
+	if (c->h2 != NULL) {
+		llm_h2_in(c->h2, p, n);
+		return;
+	}
 	while (n > 0 && !c->dead) {
 		switch (c->rs.st) {
 		case M_IDLE:
@@ -871,6 +807,9 @@ llm_conn_new(llm_done_fn done, void *arg)
 void
 llm_conn_close(struct llm_conn *c)
 {
+	llm_h2_free(c->h2);
+	c->h2 = NULL;
+	c->h2_pre = 0;
 	if (!c->dead && c->rs.st == M_BODY &&
 	    c->rs.body.framing == LLM_BODY_CLOSE)
 		resp_done(c, 0); /* its proper end */
@@ -902,7 +841,8 @@ llm_conn_free(struct llm_conn *c)
 enum llm_req_state
 llm_conn_state(const struct llm_conn *c)
 {
-	return c->dead ? LLM_REQ_PASS : c->rstate;
+	/* no admission hold on HTTP/2 (yet) */
+	return c->dead || c->h2 != NULL ? LLM_REQ_PASS : c->rstate;
 }
 
 const struct llm_req *
@@ -916,7 +856,9 @@ llm_conn_request(const struct llm_conn *c)
 int
 llm_conn_at_request_start(const struct llm_conn *c)
 {
-	return !c->dead && c->rq.st == M_IDLE;
+	/* not on HTTP/2, nor inside what may be its preface */
+	return !c->dead && c->h2 == NULL && c->h2_pre <= 0 &&
+	    c->rq.st == M_IDLE;
 }
 
 int
