@@ -5,7 +5,9 @@
  * the real function its caller binds to (real_ssl.h: the return address
  * is taken here, in the exported function itself), makes the call with
  * shim_ssl_outer set (a hook it tail-calls uses the same functions), and
- * hands what happened to tls.c. The shim links no libssl: a process
+ * hands what happened to tls.c. Writes go by admission first
+ * (shim_tls_write), reads of a refused request get its answer, and a
+ * first handshake may narrow the ALPN offer (tls.h). The shim links no libssl: a process
  * without OpenSSL never calls these. Kept out of libtgshim.a (Makefile).
  */
 #include "real_ssl.h"
@@ -57,6 +59,7 @@ SSL_connect(SSL *s)
 
 	if (f->connect == NULL)
 		return shim_ssl_missing("SSL_connect", -1);
+	shim_tls_before_handshake(s, f);
 	o = shim_ssl_enter(f);
 	rc = f->connect(s);
 	shim_ssl_leave(o);
@@ -72,6 +75,7 @@ SSL_do_handshake(SSL *s)
 
 	if (f->do_handshake == NULL)
 		return shim_ssl_missing("SSL_do_handshake", -1);
+	shim_tls_before_handshake(s, f);
 	o = shim_ssl_enter(f);
 	rc = f->do_handshake(s);
 	shim_ssl_leave(o);
@@ -100,12 +104,13 @@ int
 SSL_write(SSL *s, const void *b, int n)
 {
 	const struct shim_ssl_fns *f = shim_ssl_real(CALLER), *o;
+	ssize_t held;
 	int r;
 
 	if (f->write == NULL)
 		return shim_ssl_missing("SSL_write", -1);
-	if (shim_tls_before_write(s, b, n > 0 ? (size_t)n : 0) != 0)
-		return -1;
+	if (n > 0 && shim_tls_write(s, f, b, (size_t)n, &held))
+		return held < 0 ? -1 : (int)held;
 	o = shim_ssl_enter(f);
 	r = f->write(s, b, n);
 	shim_ssl_leave(o);
@@ -118,12 +123,18 @@ int
 SSL_write_ex(SSL *s, const void *b, size_t n, size_t *written)
 {
 	const struct shim_ssl_fns *f = shim_ssl_real(CALLER), *o;
+	ssize_t held;
 	int rc;
 
 	if (f->write_ex == NULL)
 		return shim_ssl_missing("SSL_write_ex", 0);
-	if (shim_tls_before_write(s, b, n) != 0)
-		return 0;
+	if (shim_tls_write(s, f, b, n, &held)) {
+		if (held < 0)
+			return 0;
+		if (written != NULL)
+			*written = (size_t)held;
+		return 1;
+	}
 	o = shim_ssl_enter(f);
 	rc = f->write_ex(s, b, n, written);
 	shim_ssl_leave(o);
@@ -140,6 +151,9 @@ SSL_read(SSL *s, void *b, int n)
 
 	if (f->read == NULL)
 		return shim_ssl_missing("SSL_read", -1);
+	if (n > 0 && shim_tls_answering(s) &&
+	    (r = (int)shim_tls_answer(s, b, (size_t)n)) > 0)
+		return r;
 	o = shim_ssl_enter(f);
 	r = f->read(s, b, n);
 	shim_ssl_leave(o);
@@ -156,6 +170,9 @@ SSL_read_ex(SSL *s, void *b, size_t n, size_t *got)
 
 	if (f->read_ex == NULL)
 		return shim_ssl_missing("SSL_read_ex", 0);
+	if (shim_tls_answering(s) && got != NULL &&
+	    (*got = shim_tls_answer(s, b, n)) > 0)
+		return 1;
 	o = shim_ssl_enter(f);
 	rc = f->read_ex(s, b, n, got);
 	shim_ssl_leave(o);

@@ -36,6 +36,8 @@ static const struct { const char *name; size_t off; } ssl_names[] = {
 	FN(shutdown, "SSL_shutdown"), FN(write, "SSL_write"),
 	FN(write_ex, "SSL_write_ex"), FN(read, "SSL_read"),
 	FN(read_ex, "SSL_read_ex"), FN(get_servername, "SSL_get_servername"),
+	FN(get_error, "SSL_get_error"), FN(get_fd, "SSL_get_fd"),
+	FN(set_alpn_protos, "SSL_set_alpn_protos"),
 };
 
 static void *

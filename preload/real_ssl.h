@@ -55,6 +55,10 @@ struct shim_ssl_fns {
 	int (*read)(SSL *, void *, int);
 	int (*read_ex)(SSL *, void *, size_t, size_t *);
 	const char *(*get_servername)(const SSL *, int);
+	/* for admission (tls.h): retries, the socket, the ALPN offer */
+	int (*get_error)(const SSL *, int);
+	int (*get_fd)(const SSL *);
+	int (*set_alpn_protos)(SSL *, const unsigned char *, unsigned);
 };
 
 /* The functions the code at ra (a hook's return address, taken in the

@@ -2,13 +2,19 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "fork.h"
+#include "gate.h"
 #include "instance.h"
 #include "shim.h"
 
@@ -285,12 +291,6 @@ shim_tls_handshake(SSL *s, const struct shim_ssl_fns *fns)
 	errno = saved;
 }
 
-int
-shim_tls_before_write(SSL *s, const void *b, size_t n)
-{
-	return 0;
-}
-
 /* The first bytes decide FRESH into METERED or NONE. Under st->mu. */
 static void
 decide(struct tls_state *st, int k, const struct iovec *v)
@@ -373,4 +373,231 @@ shim_tls_end(SSL *s, int forget)
 	shim_inside--;
 	errno = saved;
 	return d;
+}
+
+/* ---- admission (tls.h) ---- */
+
+#define SHIM_SSL_ERROR_WANT_READ 2
+#define SHIM_SSL_ERROR_WANT_WRITE 3
+#define TLS_STALL_MS 1000
+#define TLS_STALLS_MAX 60
+
+/* Wait until s's socket may take (or give) bytes; a memory BIO (no fd):
+ * a millisecond. 0, or -1 after TLS_STALLS_MAX waits with no progress. */
+static int
+stall(SSL *s, const struct shim_ssl_fns *f, int err, int *stalls)
+{
+	struct pollfd pf = { f->get_fd ? f->get_fd(s) : -1,
+		err == SHIM_SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0 };
+	struct timespec ms = { 0, 1000000 };
+
+	if (pf.fd < 0)
+		nanosleep(&ms, NULL);
+	else if (poll(&pf, 1, TLS_STALL_MS) > 0)
+		return 0;
+	return ++*stalls >= TLS_STALLS_MAX ? -1 : 0;
+}
+
+/* Held bytes go out whole through s's own library (the client was told
+ * they were written). 0, or -1: the error stays in s for SSL_get_error. */
+static int
+send_all(SSL *s, const struct shim_ssl_fns *f, const char *p, size_t n)
+{
+	const struct shim_ssl_fns *o = shim_ssl_enter(f);
+	int stalls = 0, rc = 0;
+
+	while (n > 0 && f->write != NULL) {
+		int w = f->write(s, p, n > INT_MAX ? INT_MAX : (int)n);
+		int err = w > 0 || f->get_error == NULL ? 0 : f->get_error(s, w);
+
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if ((err != SHIM_SSL_ERROR_WANT_READ &&
+		    err != SHIM_SSL_ERROR_WANT_WRITE) ||
+		    stall(s, f, err, &stalls) != 0) {
+			rc = -1;
+			break;
+		}
+	}
+	shim_ssl_leave(o);
+	return n > 0 ? -1 : rc;
+}
+
+/* Send what st held, outside the lock. *ret: took, or -1. */
+static void
+release(struct tls_state *st, SSL *s, size_t took, ssize_t *ret)
+{
+	const struct shim_ssl_fns *f = st->fns;
+	size_t n;
+	char *held = shim_xchg_take_held(&st->x, &n);
+	int rc;
+
+	leave(st);
+	rc = n > 0 && f != NULL ? send_all(s, f, held, n) : 0;
+	free(held);
+	*ret = rc < 0 ? -1 : (ssize_t)took;
+}
+
+/* An SSL without a socket (a memory BIO: an event loop's) or on a
+ * non-blocking one must not sleep. */
+static int
+nonblocking(SSL *s, const struct shim_ssl_fns *f)
+{
+	int fd = f && f->get_fd ? f->get_fd(s) : -1, fl;
+
+	if (fd < 0)
+		return 1;
+	fl = fcntl(fd, F_GETFL);
+	return fl != -1 && (fl & O_NONBLOCK);
+}
+
+/* The held request is complete: admission, outside every lock (and
+ * outside tollgate: tollgate_admit is an entry point); then send it or
+ * answer it here. */
+static void
+admit(struct tls_state *st, int k, SSL *s, size_t took, ssize_t *ret)
+{
+	struct llm_req req = *shim_xchg_request(&st->x);
+	const struct shim_ssl_fns *f = st->fns;
+	uint64_t epoch = st->x.epoch;
+	struct shim_gate g;
+	int fd;
+
+	leave(st);
+	shim_inside--;
+	shim_gate_ask(&req, nonblocking(s, f), &g);
+	shim_inside++;
+	*ret = (ssize_t)took;
+	if ((st = lock_slot(k, s)) == NULL || st->x.epoch != epoch) {
+		if (st != NULL)
+			leave(st);      /* shut down or freed meanwhile */
+		free(g.resp);
+		return;
+	}
+	if (g.outcome == SHIM_GATE_SEND) {
+		shim_xchg_admitted(&st->x, g.admit_id, g.delay_ms, g.rule);
+		release(st, s, took, ret);
+		return;
+	}
+	shim_xchg_refused(&st->x, g.resp, g.nresp);
+	set_kind(k, SHIM_TLS_ANSWER);
+	leave(st);
+	/* the server is never asked; a poller of the socket wakes up */
+	if ((fd = f && f->get_fd ? f->get_fd(s) : -1) >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+/* Which state a write may be held by; -1: none (pass through). */
+static int
+write_slot(SSL *s, const struct shim_ssl_fns *fns, struct iovec *v)
+{
+	int k = find(s), kd = k < 0 ? SHIM_TLS_FRESH : get_kind(k);
+
+	if (kd != SHIM_TLS_FRESH && kd != SHIM_TLS_METERED &&
+	    kd != SHIM_TLS_ANSWER)
+		return -1;
+	if (kd == SHIM_TLS_FRESH && !shim_xchg_looks_llm(v, 1, v->iov_len))
+		return -1;
+	return k < 0 ? -2 : k;  /* -2: to be made */
+}
+
+int
+shim_tls_write(SSL *s, const struct shim_ssl_fns *fns, const void *b,
+    size_t n, ssize_t *ret)
+{
+	struct iovec v = { (void *)b, n };
+	struct tls_state *st;
+	size_t took;
+	int k, gate, handled = 1, saved = errno;
+
+	if (s == NULL || n == 0 || shim_inside || !shim_ready() ||
+	    (k = write_slot(s, fns, &v)) == -1)
+		return 0;
+	gate = (k >= 0 && get_kind(k) == SHIM_TLS_ANSWER) ||
+	    shim_gate_needed();
+	shim_inside++;
+	if (k == -2)
+		k = make(s, fns);
+	if (k < 0 || (st = lock_slot(k, s)) == NULL) {
+		shim_inside--;
+		errno = saved;
+		return 0;
+	}
+	if (get_kind(k) == SHIM_TLS_FRESH)
+		decide(st, k, &v);
+	switch (shim_xchg_write(&st->x, &v, 1, n, gate, &took)) {
+	case SHIM_XW_REAL:
+		leave(st);
+		handled = 0;
+		break;
+	case SHIM_XW_RELEASE:
+		release(st, s, took, ret);
+		handled = took > 0 || *ret != 0;
+		break;
+	case SHIM_XW_ADMIT:
+		admit(st, k, s, took, ret);
+		break;
+	default:                /* HELD, SWALLOW */
+		leave(st);
+		*ret = (ssize_t)took;
+		break;
+	}
+	shim_inside--;
+	if (!handled || *ret >= 0)
+		errno = saved;
+	return handled;
+}
+
+int
+shim_tls_answering(const SSL *s)
+{
+	int k = find(s);
+
+	return k >= 0 && get_kind(k) == SHIM_TLS_ANSWER;
+}
+
+size_t
+shim_tls_answer(SSL *s, void *b, size_t n)
+{
+	struct iovec v = { b, n };
+	struct tls_state *st;
+	size_t got = 0;
+	int k = find(s), saved = errno;
+
+	if (k < 0 || shim_inside)
+		return 0;
+	shim_inside++;
+	if ((st = lock_slot(k, s)) != NULL) {
+		got = shim_xchg_answer(&st->x, &v, 1, n, 0);
+		leave(st);
+	}
+	shim_inside--;
+	errno = saved;
+	return got;
+}
+
+/* ALPN: a connection to a provider's own host, from a process whose
+ * requests are admitted, offers only http/1.1, so that its requests can
+ * be held and refused (HTTP/2's are metered, not held). Before the first
+ * handshake call: the ClientHello carries the offer. */
+void
+shim_tls_before_handshake(SSL *s, const struct shim_ssl_fns *fns)
+{
+	static const unsigned char h1[] = "\x08http/1.1";
+	char server[SHIM_TLS_SERVER_MAX];
+	int saved = errno;
+
+	if (s == NULL || shim_inside || find(s) >= 0 ||
+	    fns->set_alpn_protos == NULL || !shim_ready())
+		return;
+	shim_inside++;
+	server_name(s, fns, server);
+	shim_inside--;
+	if (llm_host_provider(server) != LLM_UNKNOWN && shim_gate_needed()) {
+		shim_inside++;
+		fns->set_alpn_protos(s, h1, sizeof(h1) - 1);
+		shim_inside--;
+	}
+	errno = saved;
 }

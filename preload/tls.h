@@ -1,5 +1,5 @@
 /*
- * tls.h — LLM metering on OpenSSL connections, observe only: per-SSL*
+ * tls.h — LLM metering and admission on OpenSSL connections: per-SSL*
  * state behind the SSL_* hooks of hook_ssl.c, the TLS twin of sock.h. The
  * metering itself (parser, request clocks, records) is xchg.h's, shared
  * with plain HTTP.
@@ -40,6 +40,7 @@
 #define SHIM_TLS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "real_ssl.h"
 #include "xchg.h"
@@ -48,7 +49,9 @@
 #define SHIM_TLS_PROBE 8
 #define SHIM_TLS_SERVER_MAX 256
 
-enum { SHIM_TLS_NONE, SHIM_TLS_FRESH, SHIM_TLS_METERED, SHIM_TLS_ENDED };
+/* ANSWER: a refused request's connection; reads get the refusal. */
+enum { SHIM_TLS_NONE, SHIM_TLS_FRESH, SHIM_TLS_METERED, SHIM_TLS_ENDED,
+	SHIM_TLS_ANSWER };
 
 /* s's kind, or -1 when it has no state. */
 int shim_tls_kind(const SSL *s);
@@ -61,9 +64,29 @@ int shim_tls_server(const SSL *s, char *out, size_t n);
  * fns: the caller's functions (real_ssl.h). */
 void shim_tls_handshake(SSL *s, const struct shim_ssl_fns *fns);
 
-/* Before the real write of n bytes of b: 0, go on. Enforcement will
- * decide here, before the bytes leave; today it always says go. */
-int shim_tls_before_write(SSL *s, const void *b, size_t n);
+/* Admission (xchg.h, gate.h), as sock.h's shim_sock_write: before the
+ * real write of n bytes of b. 0: make the real write (then
+ * shim_tls_out); 1: done here, *ret is the bytes the write reports
+ * written, or -1 (the error is left in s, for SSL_get_error). Held bytes
+ * are sent through s's own library; a blocking SSL is waited for, one on
+ * a non-blocking socket or a memory BIO never sleeps (a delay becomes a
+ * 429). A refused request's socket is shut down so a poller wakes up;
+ * an event loop that feeds a memory BIO itself (Python's asyncio) reads
+ * the socket, not the SSL, and waits for its own timeout: a known
+ * limit. */
+int shim_tls_write(SSL *s, const struct shim_ssl_fns *fns, const void *b,
+    size_t n, ssize_t *ret);
+
+/* A refused request's connection: its reads get the answer
+ * (shim_tls_answer: bytes copied, 0 once it is all read; then the real
+ * read, which sees the socket shut down). */
+int shim_tls_answering(const SSL *s);
+size_t shim_tls_answer(SSL *s, void *b, size_t n);
+
+/* Before the first handshake call of s: in a process whose requests are
+ * admitted, a connection to a provider's own host (llm_host_provider)
+ * offers ALPN http/1.1 only, so its requests can be held. */
+void shim_tls_before_handshake(SSL *s, const struct shim_ssl_fns *fns);
 
 /* n > 0 bytes of b written / read on s. */
 void shim_tls_out(SSL *s, const struct shim_ssl_fns *fns, const void *b,

@@ -154,6 +154,7 @@ static void
 test_post_is_metered(void **state)
 {
 	char name[SHIM_TLS_SERVER_MAX];
+	ssize_t held = -7;
 
 	ngot = 0;
 	assert_int_equal(shim_tls_kind(S(0)), -1);
@@ -161,7 +162,10 @@ test_post_is_metered(void **state)
 	assert_int_equal(shim_tls_kind(S(0)), SHIM_TLS_FRESH);
 	assert_int_equal(shim_tls_server(S(0), name, sizeof(name)), 0);
 	assert_string_equal(name, "api.openai.com");
-	assert_int_equal(shim_tls_before_write(S(0), req, sizeof(req) - 1), 0);
+	/* no daemon, fail open: nothing to admit, the real write goes */
+	assert_int_equal(shim_tls_write(S(0), &fake, req, sizeof(req) - 1,
+	    &held), 0);
+	assert_int_equal(held, -7);
 	errno = 4242;
 	shim_tls_out(S(0), &fake, req, 5);          /* "POST " alone decides */
 	assert_int_equal(errno, 4242);
