@@ -129,6 +129,11 @@ struct llm_exchange {
 	int streamed;                /* the response was SSE or NDJSON */
 	int cut;                     /* ended before its end (close, gap) */
 	uint64_t resp_body_bytes;    /* decoded */
+	uint64_t seq;                /* the request's ordinal among the
+				      * connection's metered ones (1, 2, …),
+				      * in the order they were begun: a key
+				      * for what a caller noted then */
+	int h2;                      /* an HTTP/2 stream */
 };
 
 /* Called once per metered exchange, in order (HTTP/2: as each stream's
@@ -173,6 +178,10 @@ const struct llm_req *llm_conn_request(const struct llm_conn *c);
  * connection is HTTP/1.x, alive, and no request is partly written. The
  * shim's admission holds a request's bytes from this point on. */
 int llm_conn_at_request_start(const struct llm_conn *c);
+/* Metered requests begun on the connection so far (each exchange's seq
+ * is one of them): HTTP/1.1 once a request's headers classify it, HTTP/2
+ * at its stream's request headers. */
+uint64_t llm_conn_begun(const struct llm_conn *c);
 /* The request announced "Expect: 100-continue". */
 int llm_conn_expects_continue(const struct llm_conn *c);
 

@@ -121,6 +121,7 @@ struct llm_h2 {
 	uint32_t last_id;       /* the highest stream the client opened */
 	struct h2_stream *st[LLM_H2_STREAMS_MAX];
 	unsigned nst;           /* slots made */
+	uint64_t begun;         /* metered streams opened */
 };
 
 static uint32_t
@@ -253,6 +254,8 @@ stream_open(struct llm_h2 *h, uint32_t id, enum llm_coding coding)
 	memcpy(r.tags, q->tags, sizeof(r.tags));
 	memset(&st->x, 0, sizeof(st->x));
 	st->x.req = r;
+	st->x.seq = ++h->begun;
+	st->x.h2 = 1;
 	st->id = id;
 	st->req_open = 1;
 	st->req_seen = 0;
@@ -735,4 +738,10 @@ llm_h2_free(struct llm_h2 *h)
 	if (h->in.hd != NULL)
 		nghttp2_hd_inflate_del(h->in.hd);
 	free(h);
+}
+
+uint64_t
+llm_h2_begun(const struct llm_h2 *h)
+{
+	return h->begun;
 }

@@ -34,6 +34,8 @@ void llm_h2_out(struct llm_h2 *, const char *, size_t);
 void llm_h2_in(struct llm_h2 *, const char *, size_t);
 /* The connection ended: streams still pending end cut; then freed. */
 void llm_h2_free(struct llm_h2 *);
+/* Metered streams opened so far (llm_conn_begun). */
+uint64_t llm_h2_begun(const struct llm_h2 *);
 
 /* ---- llm_http.c, for llm_h2.c ---- */
 

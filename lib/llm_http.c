@@ -72,6 +72,7 @@ struct llm_conn {
 	enum llm_req_state rstate;
 	struct llm_slot slot[LLM_PIPE_MAX];
 	unsigned head, count;   /* the oldest pending exchange; how many */
+	uint64_t begun;         /* metered requests begun (llm_conn_begun) */
 	struct llm_slot *cur;   /* the request written last */
 	struct llm_msg rq, rs;
 	struct llm_resp resp;   /* the metered response being read */
@@ -482,6 +483,8 @@ req_headers_done(struct llm_conn *c)
 	fr = m->te ? LLM_BODY_CHUNKED : m->clen >= 0 ? LLM_BODY_LENGTH :
 	    LLM_BODY_NONE;
 	s->metered = classify(c, s);
+	if (s->metered)
+		s->x.seq = ++c->begun;
 	m->st = M_BODY;
 	if (s->metered) {
 		c->rstate = LLM_REQ_BODY;
@@ -851,6 +854,12 @@ llm_conn_request(const struct llm_conn *c)
 	if (c->dead || c->cur == NULL || !c->cur->metered)
 		return NULL;
 	return &c->cur->x.req;
+}
+
+uint64_t
+llm_conn_begun(const struct llm_conn *c)
+{
+	return c->h2 != NULL ? llm_h2_begun(c->h2) : c->begun;
 }
 
 int

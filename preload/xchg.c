@@ -50,12 +50,16 @@ on_done(void *arg, const struct llm_exchange *e)
 	if (x->silent)
 		return;
 	now = m.start_ns = shim_now_mono();
-	if (x->finished != x->started)
-		m = x->meta[x->finished++ % SHIM_XCHG_RING];
+	if (x->meta[e->seq % SHIM_XCHG_RING].seq == e->seq && e->seq != 0)
+		m = x->meta[e->seq % SHIM_XCHG_RING];
 	if ((d = malloc(sizeof(*d))) == NULL)
 		return;
 	shim_meter_fill(&d->rec, e, (uint32_t)((now - m.start_ns) / 1000000));
 	d->rec.admit_id = m.admit_id;
+	/* HTTP/2 requests are metered, never held: said, not hidden */
+	if (e->h2 && x->admits)
+		tg_strlcpy(d->rec.decision, "unenforceable",
+		    sizeof(d->rec.decision));
 	if (m.delay_ms > 0) {
 		d->rec.delay_ms = m.delay_ms;
 		tg_strlcpy(d->rec.decision, "delay", sizeof(d->rec.decision));
@@ -83,8 +87,8 @@ drop_parser(struct shim_xchg *x, int report)
 		x->silent = 0;
 		x->conn = NULL;
 	}
-	x->cur = NULL;
-	x->started = x->finished = 0;
+	x->noted = 0;
+	memset(x->meta, 0, sizeof(x->meta));
 }
 
 void
@@ -117,22 +121,23 @@ feed(struct llm_conn *c, const struct iovec *v, int nv, size_t n, int out)
 	}
 }
 
-/* A metered request that appeared since the last write starts a clock
- * (consecutive requests use distinct slots: a new pointer). */
+/* Each metered request begun since the last write starts a clock. */
 static void
 note_start(struct shim_xchg *x)
 {
-	const struct llm_req *r = llm_conn_request(x->conn);
-
+	uint64_t begun = llm_conn_begun(x->conn);
 	struct shim_xchg_meta *m;
+	int64_t now;
 
-	if (r != NULL && r != x->cur &&
-	    x->started - x->finished < SHIM_XCHG_RING) {
-		m = &x->meta[x->started++ % SHIM_XCHG_RING];
+	if (begun == x->noted)
+		return;
+	now = shim_now_mono();
+	while (x->noted < begun) {
+		m = &x->meta[++x->noted % SHIM_XCHG_RING];
 		memset(m, 0, sizeof(*m));
-		m->start_ns = shim_now_mono();
+		m->seq = x->noted;
+		m->start_ns = now;
 	}
-	x->cur = r;
 }
 
 void
@@ -205,6 +210,7 @@ shim_xchg_write(struct shim_xchg *x, const struct iovec *v, int nv,
     size_t n, int gate, size_t *took)
 {
 	*took = 0;
+	x->admits = gate;
 	if (x->refused) {
 		*took = n;
 		return SHIM_XW_SWALLOW;
@@ -251,9 +257,9 @@ shim_xchg_admitted(struct shim_xchg *x, uint64_t admit_id,
 	struct shim_xchg_meta *m;
 
 	x->holding = 0;
-	if (x->started == x->finished)
+	m = &x->meta[x->noted % SHIM_XCHG_RING];        /* the latest begun */
+	if (x->noted == 0 || m->seq != x->noted)
 		return;
-	m = &x->meta[(x->started - 1) % SHIM_XCHG_RING];
 	m->admit_id = admit_id;
 	m->delay_ms = delay_ms;
 	m->start_ns = shim_now_mono();  /* the latency is the provider's */

@@ -20,8 +20,9 @@
 #include "proto.h"
 
 /* Requests whose start time is kept while their responses are pending
- * (pipelining); past it a latency is measured from the response's end. */
-#define SHIM_XCHG_RING 8
+ * (pipelining, HTTP/2 streams), by their ordinal (llm_exchange.seq); one
+ * overwritten by a later one has no start: its latency is 0. */
+#define SHIM_XCHG_RING 32
 
 /* A finished exchange's record, waiting to be settled. */
 struct shim_done {
@@ -31,6 +32,7 @@ struct shim_done {
 
 /* What admission left for a request's record. */
 struct shim_xchg_meta {
+	uint64_t seq;                /* whose (llm_exchange.seq); 0: none */
 	int64_t start_ns;
 	uint64_t admit_id;
 	uint32_t delay_ms;
@@ -39,9 +41,9 @@ struct shim_xchg_meta {
 
 struct shim_xchg {
 	struct llm_conn *conn;       /* NULL: not metered (yet) */
-	const struct llm_req *cur;   /* the request seen last */
-	unsigned started, finished;  /* exchanges begun / ended */
+	uint64_t noted;              /* requests begun whose start is noted */
 	struct shim_xchg_meta meta[SHIM_XCHG_RING];
+	int admits;                  /* the process admits its requests */
 	int silent;                  /* dropping: finished exchanges vanish */
 	struct shim_done *done, **tail;
 	/* admission (below) */
