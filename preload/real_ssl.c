@@ -38,6 +38,7 @@ static const struct { const char *name; size_t off; } ssl_names[] = {
 	FN(read_ex, "SSL_read_ex"), FN(get_servername, "SSL_get_servername"),
 	FN(get_error, "SSL_get_error"), FN(get_fd, "SSL_get_fd"),
 	FN(set_alpn_protos, "SSL_set_alpn_protos"),
+	FN(get_client_random, "SSL_get_client_random"),
 };
 
 static void *

@@ -59,6 +59,7 @@ struct shim_ssl_fns {
 	int (*get_error)(const SSL *, int);
 	int (*get_fd)(const SSL *);
 	int (*set_alpn_protos)(SSL *, const unsigned char *, unsigned);
+	size_t (*get_client_random)(const SSL *, unsigned char *, size_t);
 };
 
 /* The functions the code at ra (a hook's return address, taken in the

@@ -14,6 +14,7 @@
 #include "fork.h"
 #include "instance.h"
 #include "gate.h"
+#include "tls.h"
 #include "real.h"
 #include "xchg.h"
 #include "shim.h"
@@ -219,10 +220,13 @@ classify(struct sock_state *st, int fd, const struct iovec *v, int nv,
 {
 	if (get_kind(fd) != SHIM_SOCK_CANDIDATE)
 		return;
-	if (shim_xchg_looks_llm(v, nv, n) && shim_xchg_start(&st->x) == 0)
+	if (shim_xchg_looks_llm(v, nv, n) && shim_xchg_start(&st->x) == 0) {
 		set_kind(fd, SHIM_SOCK_METERED);
-	else
-		set_kind(fd, SHIM_SOCK_NONE);
+		return;
+	}
+	set_kind(fd, SHIM_SOCK_NONE);
+	if (nv > 0 && v[0].iov_len >= n)        /* TLS on memory BIOs */
+		shim_tls_seen_hello(fd, v[0].iov_base, n);
 }
 
 void

@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "fork.h"
@@ -25,6 +27,12 @@ struct tls_state {
 	const struct shim_ssl_fns *fns; /* the SSL's own library's */
 	struct shim_xchg x;          /* metered iff kind is METERED */
 	char server[SHIM_TLS_SERVER_MAX];
+	/* an SSL on memory BIOs: its socket, found by its ClientHello */
+	int awaiting;                /* client_random set, socket not found */
+	unsigned char client_random[32];
+	int sock_fd;                 /* -1: not known */
+	dev_t sock_dev;
+	ino_t sock_ino;
 };
 
 static SSL *_Atomic tls_key[SHIM_TLS_SLOTS];  /* NULL: a free slot */
@@ -196,6 +204,11 @@ begin(struct tls_state *st, int k, SSL *s, const struct shim_ssl_fns *fns,
     const char *server)
 {
 	shim_xchg_end(&st->x, 0);
+	/* a new connection; a repeated handshake call keeps its socket */
+	if (st->ssl != s || get_kind(k) != SHIM_TLS_FRESH) {
+		st->awaiting = 0;
+		st->sock_fd = -1;
+	}
 	st->ssl = s;
 	st->fns = fns;
 	snprintf(st->server, sizeof(st->server), "%s", server);
@@ -269,6 +282,91 @@ refresh(int k, SSL *s, const struct shim_ssl_fns *fns)
 	pthread_mutex_unlock(&st->mu);
 }
 
+/* ---- the socket under an SSL on memory BIOs ----
+ * An event loop that runs TLS on memory BIOs (Python's asyncio) moves the
+ * bytes between the SSL and the socket itself, so SSL_get_fd knows no
+ * socket; a refusal must still wake that loop (tls.h). The socket is the
+ * one whose first bytes are this SSL's ClientHello: its client random
+ * (32 bytes at offset 11 of the record) is compared, exactly. */
+#define AWAIT_MAX 16
+static _Atomic int awaiting[AWAIT_MAX];         /* slot + 1; 0: free */
+
+/* After a handshake call of s (slot k): note its client random once it
+ * has one, when s has no socket of its own. Inside tollgate. */
+static void
+await_socket(int k, SSL *s, const struct shim_ssl_fns *fns)
+{
+	unsigned char r[32] = { 0 }, zero[32] = { 0 };
+	struct tls_state *st;
+
+	if (fns->get_fd == NULL || fns->get_client_random == NULL ||
+	    fns->get_fd(s) >= 0 ||
+	    fns->get_client_random(s, r, sizeof(r)) != sizeof(r) ||
+	    memcmp(r, zero, sizeof(r)) == 0 || (st = lock_slot(k, s)) == NULL)
+		return;
+	if (!st->awaiting && st->sock_fd < 0) {
+		memcpy(st->client_random, r, sizeof(r));
+		st->awaiting = 1;
+		for (int i = 0; i < AWAIT_MAX; i++) {
+			int free_ = 0;
+
+			if (atomic_compare_exchange_strong(&awaiting[i], &free_,
+			    k + 1))
+				break;
+		}
+	}
+	pthread_mutex_unlock(&st->mu);
+}
+
+void
+shim_tls_seen_hello(int fd, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	struct tls_state *st;
+	struct stat sb;
+
+	/* record: handshake (22), TLS 1.x; message: client_hello (1) */
+	if (n < 43 || b[0] != 22 || b[1] != 3 || b[5] != 1 ||
+	    fstat(fd, &sb) != 0)
+		return;
+	for (int i = 0; i < AWAIT_MAX; i++) {
+		int k = atomic_load(&awaiting[i]) - 1, hit = 0;
+
+		if (k < 0 || (st = atomic_load(&tls_st[k])) == NULL)
+			continue;
+		pthread_mutex_lock(&st->mu);
+		if (st->awaiting &&
+		    memcmp(st->client_random, b + 11, 32) == 0) {
+			st->awaiting = 0;
+			st->sock_fd = fd;
+			st->sock_dev = sb.st_dev;
+			st->sock_ino = sb.st_ino;
+			hit = 1;
+		} else if (!st->awaiting)
+			hit = 1;        /* stale entry: freed */
+		pthread_mutex_unlock(&st->mu);
+		if (hit)
+			atomic_store(&awaiting[i], 0);
+	}
+}
+
+/* The socket to shut down for a refusal on s: its own, or the one its
+ * ClientHello went out on if that fd still is that socket. */
+static int
+refusal_fd(struct tls_state *st, SSL *s)
+{
+	const struct shim_ssl_fns *f = st->fns;
+	struct stat sb;
+	int fd = f && f->get_fd ? f->get_fd(s) : -1;
+
+	if (fd >= 0 || st->sock_fd < 0)
+		return fd;
+	if (fstat(st->sock_fd, &sb) != 0 || sb.st_dev != st->sock_dev ||
+	    sb.st_ino != st->sock_ino)
+		return -1;
+	return st->sock_fd;
+}
+
 void
 shim_tls_handshake(SSL *s, const struct shim_ssl_fns *fns)
 {
@@ -283,9 +381,11 @@ shim_tls_handshake(SSL *s, const struct shim_ssl_fns *fns)
 	if (shim_ready()) {
 		shim_inside++;
 		if (k < 0)
-			make(s, fns);
+			k = make(s, fns);
 		else
 			refresh(k, s, fns);
+		if (k >= 0)
+			await_socket(k, s, fns);
 		shim_inside--;
 	}
 	errno = saved;
@@ -482,9 +582,10 @@ admit(struct tls_state *st, int k, SSL *s, size_t took, ssize_t *ret)
 	}
 	shim_xchg_refused(&st->x, g.resp, g.nresp);
 	set_kind(k, SHIM_TLS_ANSWER);
+	fd = refusal_fd(st, s);
 	leave(st);
 	/* the server is never asked; a poller of the socket wakes up */
-	if ((fd = f && f->get_fd ? f->get_fd(s) : -1) >= 0)
+	if (fd >= 0)
 		shutdown(fd, SHUT_RDWR);
 }
 

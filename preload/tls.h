@@ -70,12 +70,18 @@ void shim_tls_handshake(SSL *s, const struct shim_ssl_fns *fns);
  * written, or -1 (the error is left in s, for SSL_get_error). Held bytes
  * are sent through s's own library; a blocking SSL is waited for, one on
  * a non-blocking socket or a memory BIO never sleeps (a delay becomes a
- * 429). A refused request's socket is shut down so a poller wakes up;
- * an event loop that feeds a memory BIO itself (Python's asyncio) reads
- * the socket, not the SSL, and waits for its own timeout: a known
- * limit. */
+ * 429). A refused request's socket is shut down so a poller wakes up:
+ * SSL_get_fd's, or for an SSL on memory BIOs (Python's asyncio moves the
+ * bytes itself) the socket its ClientHello went out on
+ * (shim_tls_seen_hello); the loop then reads end of file and asks the
+ * SSL, which answers. */
 int shim_tls_write(SSL *s, const struct shim_ssl_fns *fns, const void *b,
     size_t n, ssize_t *ret);
+
+/* The first bytes written on a TCP socket fd (sock.c): when they are a
+ * TLS ClientHello whose client random is an SSL's on memory BIOs, fd is
+ * that SSL's socket. */
+void shim_tls_seen_hello(int fd, const void *p, size_t n);
 
 /* A refused request's connection: its reads get the answer
  * (shim_tls_answer: bytes copied, 0 once it is all read; then the real
