@@ -51,7 +51,8 @@ sleep_ms(uint32_t ms)
 }
 
 /* What a refusal leaves in the ledger when the daemon wrote nothing: a
- * throttle answered here, or a fail-closed deny (spooled). */
+ * throttle answered here, or a fail-closed deny (spooled). Like the
+ * daemon's refusal records: http_status 0, the provider never saw it. */
 static void
 refusal_record(const struct llm_req *r, const struct tollgate_verdict *v,
     const char *decision)
@@ -62,8 +63,7 @@ refusal_record(const struct llm_req *r, const struct tollgate_verdict *v,
 	rec.event_time_ns = shim_now_real();
 	rec.kind = TG_KIND_LLM;
 	rec.source = TG_SOURCE_SHIM;
-	rec.flags = TG_REC_REFUSED;
-	rec.http_status = 429;
+	rec.flags = TG_REC_REFUSED;     /* no provider status: never sent */
 	tg_strlcpy(rec.provider, shim_meter_provider(r->provider),
 	    sizeof(rec.provider));
 	tg_strlcpy(rec.model, r->model, sizeof(rec.model));
