@@ -1,16 +1,20 @@
 /*
  * hook_sock.c — the libc socket calls libtollgate.so exports (listed in
  * exports.map): connect, write/writev/send/sendto/sendmsg,
- * read/readv/recv/recvfrom/recvmsg, close, dup2, dup3, close_range,
- * closefrom, accept, accept4. Each makes the real
- * call, then — only for an fd sock.h watches — hands the bytes actually
- * transferred to sock.c. For a watched fd, writes first go by admission
- * (shim_sock_write: held, sent with held bytes, or dropped) and reads of
- * a refused request's connection get its answer (shim_sock_answer). Kept out of libtgshim.a (Makefile): a unit test
- * that calls write() must get libc's, not these.
+ * read/readv/recv/recvfrom/recvmsg (and the _FORTIFY_SOURCE __read_chk,
+ * __recv_chk, __recvfrom_chk), close, dup2, dup3, close_range,
+ * closefrom, accept, accept4. Each makes the real call, then — only for
+ * an fd sock.h watches — hands the bytes actually transferred to sock.c.
+ * For a watched fd, writes first go by admission (shim_sock_write: held,
+ * sent with held bytes, or dropped) and reads of a refused request's
+ * connection get its answer (shim_sock_answer). Kept out of libtgshim.a
+ * (Makefile): a unit test that calls write() must get libc's, not these.
  */
 #include <errno.h>
 #include <unistd.h>
+
+/* glibc's: reports a fortification failure and aborts. */
+extern void __chk_fail(void) __attribute__((noreturn));
 
 #include "real.h"
 #include "sock.h"
@@ -229,6 +233,34 @@ recvmsg(int fd, struct msghdr *m, int flags)
 			    (size_t)r);
 	}
 	return r;
+}
+
+/* Programs built with _FORTIFY_SOURCE read through these when the
+ * compiler knows the buffer's size but not the length: the same check
+ * glibc makes, then the hooked call. */
+ssize_t
+__read_chk(int fd, void *b, size_t n, size_t buflen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return read(fd, b, n);
+}
+
+ssize_t
+__recv_chk(int fd, void *b, size_t n, size_t buflen, int flags)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recv(fd, b, n, flags);
+}
+
+ssize_t
+__recvfrom_chk(int fd, void *b, size_t n, size_t buflen, int flags,
+    struct sockaddr *a, socklen_t *l)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recvfrom(fd, b, n, flags, a, l);
 }
 
 /* The state ends before the real close: once the number is free, another

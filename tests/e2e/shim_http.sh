@@ -13,7 +13,7 @@
 . "$(dirname "$0")/shim_common.inc"
 SRC=${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 PY=/usr/bin/python3 # Debian's, where python3-requests lives
-need "$SHIM" "$B/tollgated"
+need "$SHIM" "$B/tollgated" "$P/http_fortified"
 need_sqlite
 command -v curl >/dev/null || { echo "skip: no curl"; exit 77; }
 "$PY" -c 'import requests' 2>/dev/null ||
@@ -170,9 +170,16 @@ print(last["prompt_eval_count"], last["eval_count"])
 PY
 run "requests ollama NDJSON stream" 1 ollama 0 "$PY" "$T/req_ollama.py" "$H"
 
+# --- a program built with _FORTIFY_SOURCE: __read_chk, __recv_chk,
+# __recvfrom_chk (a length the compiler cannot check) ------------------
+for how in read recv recvfrom; do
+	run "fortified $how" 1 openai-compatible 0 "$P/http_fortified" "$PORT" "$how"
+	[ "$(cat "$T/out")" = "HTTP/1.1 200 OK" ] || fail "fortified $how printed: $(cat "$T/out")"
+done
+
 # The seed (8) makes the numbers above exercise every token field.
 sums=$(sqlite3 "$T/state/ledger.db" 'SELECT sum(cached_tokens > 0), sum(cache_write_tokens > 0), sum(reasoning_tokens > 0), sum(unpriced), count(DISTINCT provider) FROM records')
-[ "$sums" = "2|1|2|2|5" ] || fail "records with cached|cache write|reasoning|unpriced, providers: $sums, want 2|1|2|2|5"
+[ "$sums" = "4|1|2|2|5" ] || fail "records with cached|cache write|reasoning|unpriced, providers: $sums, want 4|1|2|2|5"
 
 # --- not LLM: no record, no daemon connection ----------------------------
 n=$(records)
