@@ -71,6 +71,16 @@ int shim_conn_send(uint16_t type, const void *p, uint32_t len, uint32_t *seq,
     int64_t deadline);
 int shim_conn_recv(struct shim_reply *r, int64_t deadline);
 
+/* A reply that arrives while another caller waits for its own is not
+ * that caller's: an ACK among them goes to this hook (the settler's
+ * records in flight, settle.h), under the connection lock, before it is
+ * dropped. NULL: dropped. */
+extern void (*shim_conn_stray_ack)(const struct shim_reply *r);
+
+/* The connection's fd now, read without the lock: only a hint to poll
+ * on (it may change at once); -1 when none. */
+int shim_conn_fd_hint(void);
+
 /* 1 when the daemon would answer a resent message with the same FAIL
  * code err (a bad field, no permission): retrying cannot help. */
 int shim_conn_permanent(int err);

@@ -173,6 +173,14 @@ shim_conn_recv(struct shim_reply *r, int64_t deadline)
 	return recv_one(r, NULL, NULL, deadline);
 }
 
+void (*shim_conn_stray_ack)(const struct shim_reply *r);
+
+int
+shim_conn_fd_hint(void)
+{
+	return __atomic_load_n(&shim_conn.sock.fd, __ATOMIC_RELAXED);
+}
+
 int
 shim_conn_await(uint32_t seq, uint16_t want, struct shim_reply *r,
     int fds[2], int *nfds, int64_t deadline)
@@ -188,6 +196,8 @@ shim_conn_await(uint32_t seq, uint16_t want, struct shim_reply *r,
 			return 0;
 		if (r->hdr.seq == seq && r->hdr.type == TG_MSG_FAIL)
 			return r->u.fail.code ? (int)r->u.fail.code : TG_ERR_INTERNAL;
+		if (r->hdr.type == TG_MSG_ACK && shim_conn_stray_ack != NULL)
+			shim_conn_stray_ack(r);
 		if (nfds)
 			shim_conn_close_fds(fds, *nfds); /* stale: its fds too */
 	}

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <time.h>
 
 #include "client.h"
@@ -13,6 +14,7 @@
 #include "fork.h"
 #include "instance.h"
 #include "meter.h"
+#include "real.h"
 #include "shim.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -36,34 +38,113 @@ take_batch(struct shim_done **v)
 	return n;
 }
 
+/* The batch in flight: its seqs, and which the daemon acknowledged.
+ * Filled under the connection lock right after the sends, read and
+ * marked under mu (a stray ACK comes from another caller's wait). */
+static struct {
+	struct shim_done **v;
+	uint32_t seq[SHIM_SETTLE_BATCH];
+	int *acked, n, left;
+} flight;
+
+/* An ACK for one of the batch's records; mu held. */
+static void
+mark(const struct shim_reply *r)
+{
+	for (int i = 0; i < flight.n; i++) {
+		if (flight.seq[i] != r->hdr.seq || flight.acked[i])
+			continue;
+		if (memcmp(r->u.ack.id, flight.v[i]->rec.id,
+		    sizeof(r->u.ack.id)) == 0) {
+			flight.acked[i] = 1;
+			flight.left--;
+		}
+		return;
+	}
+}
+
+static void
+stray_ack(const struct shim_reply *r)
+{
+	pthread_mutex_lock(&mu);
+	mark(r);
+	pthread_mutex_unlock(&mu);
+}
+
+static int
+left(void)
+{
+	int n;
+
+	pthread_mutex_lock(&mu);
+	n = flight.left;
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
+/* Send v[0..n) pipelined under the connection lock; the number sent. */
+static int
+send_all(struct shim_done **v, int n, int *acked, int64_t deadline)
+{
+	uint32_t seq;
+	int sent = 0;
+
+	if (shim_conn_lock(shim_instance_sync(), deadline) != 0)
+		return 0;
+	if (shim_conn_ensure(deadline, 0) >= 0)
+		for (; sent < n; sent++) {
+			if (shim_conn_send(TG_MSG_RECORD, &v[sent]->rec,
+			    sizeof(v[sent]->rec), &seq, deadline) != 0)
+				break;
+			flight.seq[sent] = seq;
+		}
+	pthread_mutex_lock(&mu);
+	flight.v = v;
+	flight.acked = acked;
+	flight.n = flight.left = sent;
+	pthread_mutex_unlock(&mu);
+	shim_conn_unlock();
+	return sent;
+}
+
+/* Collect the ACKs without keeping the connection from others: wait for
+ * input with the lock free, then take it only to read what has arrived
+ * (an admission waiting for the lock gets it between reads; its own wait
+ * marks the ACKs it comes across, stray_ack). */
+static void
+collect(int64_t deadline)
+{
+	struct shim_reply r;
+
+	while (left() > 0 && shim_now_mono() < deadline) {
+		struct pollfd p = { shim_conn_fd_hint(), POLLIN, 0 };
+
+		if (p.fd < 0 || shim_real.poll(&p, 1, 1) < 0)
+			break;
+		if (shim_conn_lock(shim_instance_sync(), deadline) != 0)
+			break;
+		while (shim_conn_recv(&r, 0) == 0) {     /* what is there */
+			if (r.hdr.type != TG_MSG_ACK)
+				continue;
+			pthread_mutex_lock(&mu);
+			mark(&r);
+			pthread_mutex_unlock(&mu);
+		}
+		shim_conn_unlock();
+	}
+}
+
 /* Send v[0..n) pipelined; acked[i] = 1 for each the daemon committed. */
 static void
 send_batch(struct shim_done **v, int n, int *acked)
 {
 	int64_t deadline = shim_now_mono() + shim_call_ns();
-	uint32_t seq[SHIM_SETTLE_BATCH];
-	struct shim_reply r;
-	int sent = 0, got = 0;
 
-	if (shim_conn_lock(shim_instance_sync(), deadline) != 0)
-		return;
-	if (shim_conn_ensure(deadline, 0) >= 0) {
-		for (; sent < n; sent++)
-			if (shim_conn_send(TG_MSG_RECORD, &v[sent]->rec,
-			    sizeof(v[sent]->rec), &seq[sent], deadline) != 0)
-				break;
-		while (got < sent && shim_conn_recv(&r, deadline) == 0) {
-			for (int i = 0; i < sent; i++) {
-				if (seq[i] != r.hdr.seq)
-					continue;
-				got++;
-				acked[i] = r.hdr.type == TG_MSG_ACK &&
-				    memcmp(r.u.ack.id, v[i]->rec.id,
-				    sizeof(v[i]->rec.id)) == 0;
-			}
-		}
-	}
-	shim_conn_unlock();
+	if (send_all(v, n, acked, deadline) > 0)
+		collect(deadline);
+	pthread_mutex_lock(&mu);
+	flight.n = flight.left = 0;     /* no more marks into acked */
+	pthread_mutex_unlock(&mu);
 }
 
 /* The daemon path for the batch; the ordinary one (retry, spool) for
@@ -124,8 +205,10 @@ start(void)
 	rc = pthread_create(&t, &a, settler, NULL);
 	pthread_attr_destroy(&a);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc == 0)
+	if (rc == 0) {
 		running = 1;
+		shim_conn_stray_ack = stray_ack;
+	}
 	return rc;
 }
 
@@ -172,6 +255,7 @@ shim_settle_atfork_child(void)
 	head = NULL;            /* the parent's, settled by the parent */
 	tail = &head;
 	running = busy = 0;
+	flight.n = flight.left = 0;
 }
 
 /* At exit: what is queued is settled here; a batch in flight is waited

@@ -7,7 +7,11 @@
  * records (a mutex and a condition signal); one shim thread, started at
  * the first record, sends what is queued pipelined (up to
  * SHIM_SETTLE_BATCH in flight: the daemon commits them as a group) and
- * matches the ACKs. A record without an ACK (timeout, lost connection, a
+ * matches the ACKs. The one daemon connection is not kept for the wait
+ * (a commit takes hundreds of µs): the thread polls with the lock free
+ * and takes it only to read what has arrived, and an admission that
+ * takes the lock meanwhile hands over the ACKs it reads (client.h,
+ * shim_conn_stray_ack). A record without an ACK (timeout, lost connection, a
  * refusal) is settled again with the SAME id through the ordinary path,
  * which retries once and spools: the ledger ignores a repeated id, so
  * nothing counts twice and nothing acknowledged is lost.
