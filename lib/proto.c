@@ -9,6 +9,7 @@ tg_payload_size(uint16_t type)
 	switch (type) {
 	case TG_MSG_REGISTER: return sizeof(struct tg_register);
 	case TG_MSG_ADMIT: return sizeof(struct tg_admit);
+	case TG_MSG_ADMIT_TAGS: return sizeof(struct tg_admit_tags);
 	case TG_MSG_RECORD: return sizeof(struct tg_record);
 	case TG_MSG_RELEASE: return sizeof(struct tg_release);
 	case TG_MSG_STATUS: return 0;
@@ -47,6 +48,10 @@ strings_ok(uint16_t type, const void *payload)
 	case TG_MSG_ADMIT: {
 		const struct tg_admit *a = payload;
 		return STR_OK(a, provider) && STR_OK(a, model) && STR_OK(a, endpoint);
+	}
+	case TG_MSG_ADMIT_TAGS: {
+		const struct tg_admit_tags *t = payload;
+		return strings_ok(TG_MSG_ADMIT, &t->a) && STR_OK(t, tags);
 	}
 	case TG_MSG_RECORD: {
 		const struct tg_record *r = payload;

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define TG_PROTO_MAGIC 0x54474c31u /* "TGL1" */
-#define TG_PROTO_VERSION 2
+#define TG_PROTO_VERSION 3
 #define TG_PROTO_OLDEST 1 /* oldest shim version the daemon still accepts */
 #define TG_MSG_MAX 65536  /* whole packet, header included */
 
@@ -36,6 +36,8 @@ enum tg_msg_type {
 	TG_MSG_ADMIT = 2,    /* struct tg_admit; reply TG_MSG_VERDICT */
 	TG_MSG_RECORD = 3,   /* struct tg_record; reply TG_MSG_ACK after COMMIT */
 	TG_MSG_RELEASE = 4,  /* struct tg_release: drop a reservation unused; reply OK */
+	TG_MSG_ADMIT_TAGS = 5, /* struct tg_admit_tags: ADMIT for a request
+				* with its own tags; reply TG_MSG_VERDICT (v3) */
 
 	/* tollctl -> daemon */
 	TG_MSG_STATUS = 20,    /* no payload; reply TG_MSG_JSON */
@@ -132,6 +134,14 @@ struct tg_admit {
 	char provider[32];
 	char model[128];
 	char endpoint[128];
+};
+
+/* A request that names its own tags (an X-Tollgate-Tags header joined to
+ * the process's, the request's keys first): the policy sees these, not
+ * the registration's, and its refused record carries them. */
+struct tg_admit_tags {
+	struct tg_admit a;
+	char tags[256];  /* "k=v,k=v" */
 };
 
 enum tg_decision { TG_ALLOW = 0, TG_DELAY = 1, TG_DENY = 2 };

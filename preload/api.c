@@ -181,9 +181,19 @@ tollgate_admit(const char *provider, const char *model, const char *endpoint,
     uint64_t est_input_tokens, uint64_t max_output_tokens,
     struct tollgate_verdict *v)
 {
+	return shim_admit_tagged(provider, model, endpoint, est_input_tokens,
+	    max_output_tokens, NULL, v);
+}
+
+uint64_t
+shim_admit_tagged(const char *provider, const char *model,
+    const char *endpoint, uint64_t est_input_tokens,
+    uint64_t max_output_tokens, const char *tags, struct tollgate_verdict *v)
+{
 	struct tollgate_verdict local;
-	struct tg_admit a = { .est_input_tokens = est_input_tokens,
-		.max_output_tokens = max_output_tokens };
+	struct tg_admit_tags at = { .a = { .est_input_tokens = est_input_tokens,
+		.max_output_tokens = max_output_tokens } };
+	struct tg_admit *a = &at.a;
 	struct shim_reply r;
 	int64_t deadline;
 	uint64_t gen;
@@ -205,14 +215,19 @@ tollgate_admit(const char *provider, const char *model, const char *endpoint,
 	shim_inside++;
 	deadline = deadline_in(shim_call_ns());
 	gen = shim_instance_sync();
-	a.admit_id = shim_instance_new_admit_id();
-	tg_strlcpy(a.provider, provider, sizeof(a.provider));
-	tg_strlcpy(a.model, model, sizeof(a.model));
-	tg_strlcpy(a.endpoint, endpoint, sizeof(a.endpoint));
+	a->admit_id = shim_instance_new_admit_id();
+	tg_strlcpy(a->provider, provider, sizeof(a->provider));
+	tg_strlcpy(a->model, model, sizeof(a->model));
+	tg_strlcpy(a->endpoint, endpoint, sizeof(a->endpoint));
 	/* off, unless the policy forbids it: no admission asked; usage is
 	 * still reported. */
-	if ((mode = admit_mode(gen, deadline, &policy)) != TG_MODE_OFF)
-		rc = daemon_call(gen, TG_MSG_ADMIT, &a, sizeof(a),
+	if ((mode = admit_mode(gen, deadline, &policy)) != TG_MODE_OFF &&
+	    tags != NULL && tags[0] != '\0') {
+		tg_strlcpy(at.tags, tags, sizeof(at.tags));
+		rc = daemon_call(gen, TG_MSG_ADMIT_TAGS, &at, sizeof(at),
+		    TG_MSG_VERDICT, &r, deadline);
+	} else if (mode != TG_MODE_OFF)
+		rc = daemon_call(gen, TG_MSG_ADMIT, a, sizeof(*a),
 		    TG_MSG_VERDICT, &r, deadline);
 	if (rc == 0)
 		daemon_verdict(v, &r.u.verdict, mode);
@@ -223,7 +238,7 @@ tollgate_admit(const char *provider, const char *model, const char *endpoint,
 		    shim_conn_policy(gen, deadline, 0) : 0);
 	shim_inside--;
 	errno = saved;
-	return a.admit_id;
+	return a->admit_id;
 }
 
 static void

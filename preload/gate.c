@@ -70,6 +70,7 @@ refusal_record(const struct llm_req *r, const struct tollgate_verdict *v,
 	tg_strlcpy(rec.endpoint, r->endpoint, sizeof(rec.endpoint));
 	tg_strlcpy(rec.decision, decision, sizeof(rec.decision));
 	tg_strlcpy(rec.rule, v->rule, sizeof(rec.rule));
+	shim_meter_tags(rec.tags, sizeof(rec.tags), r->tags);
 	shim_inside++;
 	shim_meter_settle(&rec);
 	shim_inside--;
@@ -109,12 +110,14 @@ void
 shim_gate_ask(const struct llm_req *r, int nonblock, struct shim_gate *g)
 {
 	struct tollgate_verdict v;
+	char tags[256];
 
 	memset(g, 0, sizeof(*g));
+	shim_meter_tags(tags, sizeof(tags), r->tags);
 	for (;;) {
-		g->admit_id = tollgate_admit(shim_meter_provider(r->provider),
+		g->admit_id = shim_admit_tagged(shim_meter_provider(r->provider),
 		    r->model, r->endpoint, r->est_input_tokens,
-		    r->max_tokens > 0 ? (uint64_t)r->max_tokens : 0, &v);
+		    r->max_tokens > 0 ? (uint64_t)r->max_tokens : 0, tags, &v);
 		if (v.decision == TOLLGATE_ALLOW) {
 			g->outcome = SHIM_GATE_SEND;
 			return;

@@ -43,6 +43,14 @@ int shim_settle_record(struct tg_record *rec);
  * answer: the ledger ignores a repeat). */
 int shim_settle_record_as_is(struct tg_record *rec);
 
+/* tollgate_admit for a request with its own tags ("k=v,k=v": the
+ * request's and the process's, shim_meter_tags; NULL or "": the
+ * registration's). Defined in api.c. */
+struct tollgate_verdict;
+uint64_t shim_admit_tagged(const char *provider, const char *model,
+    const char *endpoint, uint64_t est_input_tokens,
+    uint64_t max_output_tokens, const char *tags, struct tollgate_verdict *v);
+
 /* Where the hooks hand their records: shim_settle_record — then they go
  * through the settler thread (settle.h) — or a test's, called at once on
  * the hook's own thread. */

@@ -235,7 +235,7 @@ int record_init(struct tgd *d);
 void record_client(struct tgd *d, struct conn *c, uint16_t version,
     uint32_t seq, const struct tg_record *r);
 void record_refused(struct tgd *d, struct proc *p, const struct tg_admit *a,
-    const struct tg_verdict *v);
+    const char *tags, const struct tg_verdict *v);
 void record_expired(struct tgd *d, struct proc *p, const struct resv *r);
 void record_collect(struct tgd *d);
 void record_drain(struct tgd *d); /* at exit: flush, collect */
@@ -268,9 +268,10 @@ int enforce_init(struct tgd *d);
 void enforce_set_policy(struct tgd *d, struct policy *p);
 void enforce_exit(struct tgd *d);          /* thaw everything */
 /* ADMIT: the policy, then the run budget (admit.c); v filled in full.
+ * tags: the request's own (ADMIT_TAGS), NULL for the registration's.
  * 0, or -1 as admit_request (EEXIST, ENOMEM). */
 int enforce_admit(struct tgd *d, struct proc *p, const struct tg_admit *a,
-    struct tg_verdict *v);
+    const char *tags, struct tg_verdict *v);
 /* 1 when p's requests are enforced (enforce mode, or off refused). */
 int enforce_enforced(const struct tgd *d, const struct proc *p);
 /* A registration: its policy input, page and flags (TG_REG_*, for the

@@ -173,7 +173,7 @@ on_register(struct tgd *d, struct conn *c, const struct tg_hdr *h,
  * SQLite. */
 static void
 on_admit(struct tgd *d, struct conn *c, const struct tg_hdr *h,
-    const struct tg_admit *a)
+    const struct tg_admit *a, const char *tags)
 {
 	struct proc *p = c->proc;
 	struct tg_verdict v;
@@ -187,7 +187,7 @@ on_admit(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 		reject(d, c, h, TG_ERR_BAD_FIELD, "token count out of range");
 		return;
 	}
-	if (enforce_admit(d, p, a, &v) == -1) {
+	if (enforce_admit(d, p, a, tags, &v) == -1) {
 		if (errno == EEXIST)
 			reject(d, c, h, TG_ERR_BAD_FIELD,
 			    "admit_id already has a reservation");
@@ -199,7 +199,7 @@ on_admit(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 	/* In observe mode the shim sends the request anyway and reports it:
 	 * only an enforced refusal is a refused record. */
 	if (v.decision == TG_DENY && enforce_enforced(d, p))
-		record_refused(d, p, a, &v);
+		record_refused(d, p, a, tags, &v);
 	control_send(d, c, TG_MSG_VERDICT, h->version, h->seq, &v, sizeof(v));
 }
 
@@ -448,7 +448,11 @@ dispatch(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 		on_register(d, c, h, payload);
 		break;
 	case TG_MSG_ADMIT:
-		on_admit(d, c, h, payload);
+		on_admit(d, c, h, payload, NULL);
+		break;
+	case TG_MSG_ADMIT_TAGS:
+		on_admit(d, c, h, payload,
+		    ((const struct tg_admit_tags *)payload)->tags);
 		break;
 	case TG_MSG_RECORD:
 		record_client(d, c, h->version, h->seq, payload);

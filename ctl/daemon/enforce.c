@@ -151,8 +151,10 @@ decide(struct tgd *d, struct proc *p, const struct policy *pol,
 
 int
 enforce_admit(struct tgd *d, struct proc *p, const struct tg_admit *a,
-    struct tg_verdict *v)
+    const char *tags, struct tg_verdict *v)
 {
+	struct policy_tag tagv[POLICY_MAX_TAGS];
+	char tagbuf[256];
 	static struct policy_rule_state run_states[POLICY_MAX_RULES];
 	const struct tg_price *price = tgd_price(d, a->provider, a->model);
 	struct run *run = p->run && p->run->policy ? p->run : NULL;
@@ -163,6 +165,11 @@ enforce_admit(struct tgd *d, struct proc *p, const struct tg_admit *a,
 	tg_nano_usd cost = admit_cost(price, a, &max_out);
 
 	enforce_proc_input(p, &in);
+	if (tags != NULL) {
+		in.ntags = policy_tags_parse(tags, tagbuf, sizeof(tagbuf), tagv,
+		    POLICY_MAX_TAGS);
+		in.tags = tagv;
+	}
 	in.kind = POLICY_LLM;
 	in.model = a->model[0] ? a->model : NULL;
 	in.provider = a->provider[0] ? a->provider : NULL;

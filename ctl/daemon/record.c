@@ -402,13 +402,15 @@ record_own(struct proc *p, uint64_t admit_id, const char *provider,
 
 void
 record_refused(struct tgd *d, struct proc *p, const struct tg_admit *a,
-    const struct tg_verdict *v)
+    const char *tags, const struct tg_verdict *v)
 {
 	struct pending *pd = record_own(p, a->admit_id, a->provider, a->model,
 	    a->endpoint);
 
 	if (pd == NULL)
 		return;
+	if (tags != NULL)
+		tg_strlcpy(pd->e.rec.tags, tags, sizeof(pd->e.rec.tags));
 	record_make_id(d, pd->e.rec.id);
 	pd->e.rec.flags = TG_REC_REFUSED;
 	tg_strlcpy(pd->e.rec.decision, "deny", sizeof(pd->e.rec.decision));

@@ -60,10 +60,10 @@ $CTL report --since 2020-01-01 --until 2020-01-02T00:00:00Z --format csv >"$T/em
 
 # status: versions of both sides; json parses
 $CTL status >"$T/status" || fail status
-grep -qx 'protocol: tollctl 2, daemon 2' "$T/status" || fail "status: $(cat "$T/status")"
+grep -qx 'protocol: tollctl 3, daemon 3' "$T/status" || fail "status: $(cat "$T/status")"
 grep -qx 'ledger.records: 6' "$T/status" || fail "status records: $(cat "$T/status")"
 $CTL status --format json | python3 -c 'import json,sys
-d=json.load(sys.stdin); assert d["tollctl_protocol_version"] == 2, d' || fail "status json"
+d=json.load(sys.stdin); assert d["tollctl_protocol_version"] == 3, d' || fail "status json"
 
 # top --once, both formats
 $CTL top --once --format json | python3 -c 'import json,sys; json.load(sys.stdin)' ||

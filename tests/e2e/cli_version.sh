@@ -40,7 +40,7 @@ fake v9
 $B/tollctl --socket "$T/fake.sock" status 2>"$T/err"
 rc=$?
 [ $rc = 3 ] || fail "v9: exit $rc, want 3"
-[ "$(cat "$T/err")" = "tollctl: the daemon on $T/fake.sock speaks protocol version 9, this tollctl speaks 2 (use matching tollctl and tollgated)" ] ||
+[ "$(cat "$T/err")" = "tollctl: the daemon on $T/fake.sock speaks protocol version 9, this tollctl speaks 3 (use matching tollctl and tollgated)" ] ||
 	fail "v9: $(cat "$T/err")"
 # run gives the same status and starts no command
 TOLLGATE_SOCKET=$T/fake.sock $B/tollctl run -- touch "$T/ran" 2>/dev/null
@@ -53,7 +53,7 @@ fake fail
 $B/tollctl --socket "$T/fake.sock" report 2>"$T/err"
 rc=$?
 [ $rc = 3 ] || fail "fail: exit $rc, want 3"
-[ "$(cat "$T/err")" = "tollctl: the daemon on $T/fake.sock does not accept protocol version 2: unsupported protocol version (use matching tollctl and tollgated)" ] ||
+[ "$(cat "$T/err")" = "tollctl: the daemon on $T/fake.sock does not accept protocol version 3: unsupported protocol version (use matching tollctl and tollgated)" ] ||
 	fail "fail: $(cat "$T/err")"
 stop
 

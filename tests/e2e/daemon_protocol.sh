@@ -34,14 +34,14 @@ done <<'WANT'
 fail code=1 seq=3435658993 text=bad magic
 fail code=3 seq=0 text=truncated header
 fail code=3 seq=3 text=message of 65636 bytes is over the 65536-byte limit
-fail code=2 seq=4 text=unsupported protocol version 9 (this daemon speaks 1 to 2)
-fail code=2 seq=5 text=unsupported protocol version 0 (this daemon speaks 1 to 2)
+fail code=2 seq=4 text=unsupported protocol version 9 (this daemon speaks 1 to 3)
+fail code=2 seq=5 text=unsupported protocol version 0 (this daemon speaks 1 to 3)
 fail code=4 seq=6 text=unknown message type
 fail code=3 seq=7 text=payload size does not match the message type
 fail code=5 seq=8 text=unterminated string or value out of range
 fail code=3 seq=9 text=payload size does not match the message type
 fail code=6 seq=10 text=register first
-registered daemon_version=2 page_version=1 id=1 fds=2
+registered daemon_version=3 page_version=1 id=1 fds=2
 verdict-page version=1 rw-map=EPERM ro-map=ok
 counters-page version=1 rw-map=ok shrink=EPERM
 fail code=5 seq=12 text=this connection is already registered; a new process must connect anew

@@ -13,6 +13,9 @@
 #          exact tokens and the admission's id (the reservation is
 #          settled: nothing stays reserved); X-Tollgate-Tags joins the
 #          process's tags in the record.
+#   tags:  a require_tags rule: the same process's request is refused
+#          without X-Tollgate-Tags and admitted with it (admission sees
+#          the request's tags, ADMIT_TAGS).
 #   delay: "concurrent": 1 with action delay (100 ms). A blocking client
 #          (python requests without a timeout) whose request overlaps a
 #          slow stream waits; its record says decision delay, the rule,
@@ -153,14 +156,42 @@ m = [r for r in d["policy"]["rules"] if r["name"] == "month"][0]
 assert int(sys.argv[2]) > 0 and Decimal(str(m["spent_usd"])) * 10**9 == int(sys.argv[2]), m
 PY
 
+# ---- a request's own tags decide: X-Tollgate-Tags -----------------------------
+daemon '{"schema_version": 1, "timezone": "UTC", "rules": [{"name": "need-purpose",
+ "kind": "require_tags", "tags": ["purpose"], "action": "deny"}]}'
+n0=$(plines)
+code=$(TOLLGATE_TAGS=team=search LD_PRELOAD=$SHIM curl -sS --http1.1 -o "$T/b7" \
+    -w '%{http_code}' "$H/v1/chat/completions" -d "$CHAT") || fail "curl untagged: exit $?"
+[ "$code" = 429 ] && grep -q 'refused by rule \\"need-purpose\\"' "$T/b7" ||
+	fail "untagged request: $code $(cat "$T/b7")"
+code=$(TOLLGATE_TAGS=team=search LD_PRELOAD=$SHIM curl -sS --http1.1 -o "$T/b8" \
+    -w '%{http_code}' -H 'X-Tollgate-Tags: purpose=eval' "$H/v1/chat/completions" \
+    -d "$CHAT") || fail "curl tagged: exit $?"
+[ "$code" = 200 ] || fail "tagged request: $code $(cat "$T/b8")"
+[ "$(plines)" = $((n0 + 1)) ] || fail "the provider got $(($(plines) - n0)) requests, want 1"
+got=$(sql "SELECT decision, rule, tags, refused FROM records ORDER BY seq" | tr '\n' ' ')
+[ "$got" = "deny|need-purpose|team=search|1 ||purpose=eval,team=search|0 " ] ||
+	fail "tagged records (decision|rule|tags|refused): $got"
+
 # ---- delay ------------------------------------------------------------------
 daemon '{"schema_version": 1, "timezone": "UTC", "rules": [{"name": "one-at-a-time",
  "kind": "rate", "concurrent": 1, "action": "delay", "delay_ms": 100}]}'
-n0=$(plines)
+# in_flight: wait until the slow request is admitted and not settled (the
+# rule counts it as concurrent): the next request overlaps it for sure.
+in_flight() {
+	for _ in $(seq 250); do
+		"$B/tollctl" --socket "$T/sock" status --format json 2>/dev/null |
+		    "$PY" -c 'import json, sys
+r = [r for r in json.load(sys.stdin)["policy"]["rules"] if r["name"] == "one-at-a-time"][0]
+sys.exit(r.get("concurrent") != 1)' && return
+		sleep 0.02
+	done
+	fail "the slow request was never in flight"
+}
 SLOW='{"model":"claude-sonnet-4-20250514","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"slowly"}]}'
 LD_PRELOAD=$SHIM curl -sS -N --http1.1 -o /dev/null -H 'X-Fake-Delay-Ms: 150' \
     -H 'anthropic-version: 2023-06-01' "$H/v1/messages" -d "$SLOW" & slow=$!
-for _ in $(seq 100); do [ "$(plines)" -gt "$n0" ] && break; sleep 0.02; done
+in_flight
 cat >"$T/blocking.py" <<'PY'
 import requests, sys
 r = requests.post(sys.argv[1] + "/v1/chat/completions", json={"model": "gpt-4o",
@@ -177,7 +208,7 @@ got=$(sql "SELECT endpoint, decision, rule, delay_ms % 100, delay_ms >= 100, ref
 n0=$(plines)
 LD_PRELOAD=$SHIM curl -sS -N --http1.1 -o /dev/null -H 'X-Fake-Delay-Ms: 150' \
     -H 'anthropic-version: 2023-06-01' "$H/v1/messages" -d "$SLOW" & slow=$!
-for _ in $(seq 100); do [ "$(plines)" -gt "$n0" ] && break; sleep 0.02; done
+in_flight
 code=$(LD_PRELOAD=$SHIM curl -sS --http1.1 -D "$T/h6" -o "$T/b6" -w '%{http_code}' \
     "$H/v1/chat/completions" -d "$CHAT") || fail "curl throttled: exit $?"
 wait $slow || fail "slow stream: exit $?"
