@@ -11,21 +11,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fork.h"
 #include "instance.h"
 #include "gate.h"
 #include "tls.h"
 #include "real.h"
+#include "carrier.h"
 #include "xchg.h"
 #include "shim.h"
 
 __attribute__((visibility("hidden"))) uint8_t shim_sock_kind[SHIM_SOCK_FDS];
 
 struct sock_state {
-	pthread_mutex_t mu;
-	_Atomic uint64_t gen;        /* owner's generation; 0: being taken */
+	struct shim_carrier c;       /* c.x metered iff kind is METERED */
 	pid_t pid;                   /* the process that connected it */
-	struct shim_xchg x;          /* metered iff kind is METERED */
 	dev_t dev;                   /* the socket connect() saw: an fd */
 	ino_t ino;                   /* closed past our hooks is not it */
 };
@@ -46,11 +44,11 @@ get_kind(int fd)
 }
 
 /* The connection's state ends; its pending exchanges are reported cut
- * unless report is 0. Under st->mu. */
+ * unless report is 0. Under st->c.mu. */
 static void
 end_conn(struct sock_state *st, int fd, int report)
 {
-	shim_xchg_end(&st->x, report);
+	shim_xchg_end(&st->c.x, report);
 	set_kind(fd, SHIM_SOCK_NONE);
 }
 
@@ -69,68 +67,39 @@ same_socket(const struct sock_state *st, int fd)
 }
 
 /* Records about to be reported from fd: dropped, and the state ended,
- * when fd is no longer the connection's socket. Under st->mu. */
+ * when fd is no longer the connection's socket. Under st->c.mu. */
 static void
 check_done(struct sock_state *st, int fd)
 {
-	if (st->x.done == NULL || same_socket(st, fd))
+	if (st->c.x.done == NULL || same_socket(st, fd))
 		return;
-	shim_done_free(shim_xchg_take(&st->x));
+	shim_done_free(shim_xchg_take(&st->c.x));
 	end_conn(st, fd, 0);
 }
 
-/* A fork child's first touch of a state its parent made: drop it without
- * reporting (the parent reports its exchanges). A mutex a parent thread
- * held is replaced, and what it guarded leaked, not trusted. */
+/* A fork child's first touch of a state its parent made (carrier.h):
+ * the fd passes through in the child. */
 static void
-take_over(struct sock_state *st, int fd)
+reset(struct shim_carrier *c, void *arg)
 {
-	if (pthread_mutex_trylock(&st->mu) == 0) {
-		end_conn(st, fd, 0);
-		shim_done_free(shim_xchg_take(&st->x));
-		pthread_mutex_unlock(&st->mu);
-	} else {
-		shim_fork_fresh_lock(&st->mu);
-		shim_xchg_init(&st->x);
-		set_kind(fd, SHIM_SOCK_NONE);
-	}
-	st->pid = 0;
+	set_kind(*(int *)arg, SHIM_SOCK_NONE);
+	((struct sock_state *)c)->pid = 0;
 }
 
-/* 1 when st belongs to this process generation (taking it over from a
- * parent first); 0 while another thread takes it over. */
 static int
 state_own(struct sock_state *st, int fd, uint64_t g)
 {
-	uint64_t sg = atomic_load(&st->gen);
-
-	if (sg == g)
-		return 1;
-	if (sg == 0 || !atomic_compare_exchange_strong(&st->gen, &sg, 0))
-		return 0;
-	take_over(st, fd);
-	atomic_store(&st->gen, g);
-	return 1;
+	return shim_carrier_own(&st->c, g, reset, &fd);
 }
 
 static struct sock_state *
 state_get(int fd, uint64_t g, int make)
 {
-	struct sock_state *st = atomic_load(&sock_tab[fd]), *fresh;
+	struct sock_state *st = atomic_load(&sock_tab[fd]);
 
 	if (st != NULL || !make)
 		return st;
-	if ((fresh = calloc(1, sizeof(*fresh))) == NULL)
-		return NULL;
-	pthread_mutex_init(&fresh->mu, NULL);
-	shim_xchg_init(&fresh->x);
-	atomic_store(&fresh->gen, g);
-	if (!atomic_compare_exchange_strong(&sock_tab[fd], &st, fresh)) {
-		pthread_mutex_destroy(&fresh->mu);
-		free(fresh);
-		return st;
-	}
-	return fresh;
+	return shim_carrier_get((void *_Atomic *)&sock_tab[fd], sizeof(*st), g);
 }
 
 /* The fd's state, locked and inside tollgate, when this process may meter
@@ -149,17 +118,17 @@ enter(int fd, int owner)
 		shim_inside--;
 		return NULL;
 	}
-	pthread_mutex_lock(&st->mu);
+	pthread_mutex_lock(&st->c.mu);
 	return st;
 }
 
-/* Unlock, then settle what finished: never a daemon call under st->mu. */
+/* Unlock, then settle what finished: never a daemon call under st->c.mu. */
 static void
 leave(struct sock_state *st)
 {
-	struct shim_done *d = shim_xchg_take(&st->x);
+	struct shim_done *d = shim_xchg_take(&st->c.x);
 
-	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_unlock(&st->c.mu);
 	shim_done_settle(d);
 	shim_inside--;
 }
@@ -193,7 +162,7 @@ shim_sock_connected(int fd, const struct sockaddr *a, socklen_t alen)
 	if ((cand || atomic_load(&sock_tab[fd]) != NULL) &&
 	    (st = state_get(fd, g = shim_instance_sync(), cand)) != NULL &&
 	    state_own(st, fd, g)) {
-		pthread_mutex_lock(&st->mu);
+		pthread_mutex_lock(&st->c.mu);
 		end_conn(st, fd, 1);
 		st->pid = getpid();
 		set_kind(fd, cand ? SHIM_SOCK_CANDIDATE : SHIM_SOCK_NONE);
@@ -204,8 +173,8 @@ shim_sock_connected(int fd, const struct sockaddr *a, socklen_t alen)
 			st->dev = ok ? sb.st_dev : 0;
 			st->ino = ok ? sb.st_ino : 0;
 		}
-		d = shim_xchg_take(&st->x);
-		pthread_mutex_unlock(&st->mu);
+		d = shim_xchg_take(&st->c.x);
+		pthread_mutex_unlock(&st->c.mu);
 		shim_done_settle(d);
 	}
 	shim_inside--;
@@ -213,14 +182,14 @@ out:
 	errno = saved;
 }
 
-/* A candidate's first bytes decide (sock.h). Under st->mu. */
+/* A candidate's first bytes decide (sock.h). Under st->c.mu. */
 static void
 classify(struct sock_state *st, int fd, const struct iovec *v, int nv,
     size_t n)
 {
 	if (get_kind(fd) != SHIM_SOCK_CANDIDATE)
 		return;
-	if (shim_xchg_looks_llm(v, nv, n) && shim_xchg_start(&st->x) == 0) {
+	if (shim_xchg_looks_llm(v, nv, n) && shim_xchg_start(&st->c.x) == 0) {
 		set_kind(fd, SHIM_SOCK_METERED);
 		return;
 	}
@@ -238,7 +207,7 @@ shim_sock_out(int fd, const struct iovec *v, int nv, size_t n)
 	if ((st = enter(fd, 0)) == NULL)
 		goto out;
 	classify(st, fd, v, nv, n);
-	shim_xchg_out(&st->x, v, nv, n);
+	shim_xchg_out(&st->c.x, v, nv, n);
 	leave(st);
 out:
 	errno = saved;
@@ -253,7 +222,7 @@ shim_sock_in(int fd, const struct iovec *v, int nv, size_t n)
 	/* A candidate reading first (the server speaks first): not yet. */
 	if (get_kind(fd) != SHIM_SOCK_METERED || (st = enter(fd, 0)) == NULL)
 		goto out;
-	shim_xchg_in(&st->x, v, nv, n);
+	shim_xchg_in(&st->c.x, v, nv, n);
 	check_done(st, fd);
 	leave(st);
 out:
@@ -283,8 +252,8 @@ shim_sock_detach(int fd)
 	if ((st = enter(fd, 1)) != NULL) {
 		end_conn(st, fd, 1);
 		check_done(st, fd);
-		d = shim_xchg_take(&st->x);
-		pthread_mutex_unlock(&st->mu);
+		d = shim_xchg_take(&st->c.x);
+		pthread_mutex_unlock(&st->c.mu);
 		shim_inside--;
 	}
 	errno = saved;
@@ -332,7 +301,7 @@ static void
 release(struct sock_state *st, int fd, size_t took, ssize_t *ret)
 {
 	size_t n;
-	char *held = shim_xchg_take_held(&st->x, &n);
+	char *held = shim_xchg_take_held(&st->c.x, &n);
 	int rc;
 
 	leave(st);
@@ -354,25 +323,25 @@ nonblocking(int fd, int dontwait)
 static void
 admit(struct sock_state *st, int fd, size_t took, int dontwait, ssize_t *ret)
 {
-	struct llm_req req = *shim_xchg_request(&st->x);
-	uint64_t epoch = st->x.epoch;
+	struct llm_req req = *shim_xchg_request(&st->c.x);
+	uint64_t epoch = st->c.x.epoch;
 	struct shim_gate g;
 
 	leave(st);
 	shim_gate_ask(&req, nonblocking(fd, dontwait), &g);
 	*ret = (ssize_t)took;
-	if ((st = enter(fd, 0)) == NULL || st->x.epoch != epoch) {
+	if ((st = enter(fd, 0)) == NULL || st->c.x.epoch != epoch) {
 		if (st != NULL)
 			leave(st);      /* closed or reconnected meanwhile */
 		free(g.resp);
 		return;
 	}
 	if (g.outcome == SHIM_GATE_SEND) {
-		shim_xchg_admitted(&st->x, g.admit_id, g.delay_ms, g.rule);
+		shim_xchg_admitted(&st->c.x, g.admit_id, g.delay_ms, g.rule);
 		release(st, fd, took, ret);
 		return;
 	}
-	shim_xchg_refused(&st->x, g.resp, g.nresp);
+	shim_xchg_refused(&st->c.x, g.resp, g.nresp);
 	set_kind(fd, SHIM_SOCK_ANSWER);
 	leave(st);
 	/* the server is never asked; event loops see the socket readable */
@@ -395,7 +364,7 @@ shim_sock_write(int fd, const struct iovec *v, int nv, size_t n,
 	if ((st = enter(fd, 0)) == NULL)
 		return 0;
 	classify(st, fd, v, nv, n);
-	switch (shim_xchg_write(&st->x, v, nv, n, gate, &took)) {
+	switch (shim_xchg_write(&st->c.x, v, nv, n, gate, &took)) {
 	case SHIM_XW_REAL:
 		leave(st);
 		errno = saved;
@@ -428,7 +397,7 @@ shim_sock_answer(int fd, const struct iovec *v, int nv, size_t n, int flags)
 	int saved = errno;
 
 	if ((st = enter(fd, 0)) != NULL) {
-		k = shim_xchg_answer(&st->x, v, nv, n, flags & MSG_PEEK);
+		k = shim_xchg_answer(&st->c.x, v, nv, n, flags & MSG_PEEK);
 		leave(st);
 	}
 	errno = saved;

@@ -15,17 +15,15 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "fork.h"
+#include "carrier.h"
 #include "gate.h"
 #include "instance.h"
 #include "shim.h"
 
 struct tls_state {
-	pthread_mutex_t mu;
-	_Atomic uint64_t gen;        /* owner's generation; 0: being taken */
+	struct shim_carrier c;       /* c.x metered iff kind is METERED */
 	SSL *ssl;                    /* whose state; NULL: none */
 	const struct shim_ssl_fns *fns; /* the SSL's own library's */
-	struct shim_xchg x;          /* metered iff kind is METERED */
 	char server[SHIM_TLS_SERVER_MAX];
 	/* an SSL on memory BIOs: its socket, found by its ClientHello */
 	int awaiting;                /* client_random set, socket not found */
@@ -81,58 +79,25 @@ find(const SSL *s)
 	return -1;
 }
 
-/* A fork child's first touch of a state its parent made: dropped without
- * reporting; a mutex a parent thread held is replaced, and what it
- * guarded leaked, not trusted. The SSL stays keyed (its SSL_free still
- * finds it) and passes through. */
+/* A fork child's first touch of a state its parent made (carrier.h):
+ * the SSL stays keyed (its SSL_free still finds it) and passes through. */
 static void
-take_over(struct tls_state *st, int k)
+reset(struct shim_carrier *c, void *arg)
 {
-	if (pthread_mutex_trylock(&st->mu) == 0) {
-		shim_xchg_end(&st->x, 0);
-		shim_done_free(shim_xchg_take(&st->x));
-		pthread_mutex_unlock(&st->mu);
-	} else {
-		shim_fork_fresh_lock(&st->mu);
-		shim_xchg_init(&st->x);
-	}
-	set_kind(k, SHIM_TLS_NONE);
+	set_kind(*(int *)arg, SHIM_TLS_NONE);
 }
 
-/* 1 when st belongs to this process generation (taking it over from a
- * parent first); 0 while another thread takes it over. */
 static int
 state_own(struct tls_state *st, int k, uint64_t g)
 {
-	uint64_t sg = atomic_load(&st->gen);
-
-	if (sg == g)
-		return 1;
-	if (sg == 0 || !atomic_compare_exchange_strong(&st->gen, &sg, 0))
-		return 0;
-	take_over(st, k);
-	atomic_store(&st->gen, g);
-	return 1;
+	return shim_carrier_own(&st->c, g, reset, &k);
 }
 
 static struct tls_state *
 state_get(int k, uint64_t g)
 {
-	struct tls_state *st = atomic_load(&tls_st[k]), *fresh;
-
-	if (st != NULL)
-		return st;
-	if ((fresh = calloc(1, sizeof(*fresh))) == NULL)
-		return NULL;
-	pthread_mutex_init(&fresh->mu, NULL);
-	shim_xchg_init(&fresh->x);
-	atomic_store(&fresh->gen, g);
-	if (!atomic_compare_exchange_strong(&tls_st[k], &st, fresh)) {
-		pthread_mutex_destroy(&fresh->mu);
-		free(fresh);
-		return st;
-	}
-	return fresh;
+	return shim_carrier_get((void *_Atomic *)&tls_st[k],
+	    sizeof(struct tls_state), g);
 }
 
 /* Slot k's state, locked, when it is s's and this process may meter it;
@@ -144,20 +109,20 @@ lock_slot(int k, const SSL *s)
 
 	if (st == NULL || !state_own(st, k, shim_instance_sync()))
 		return NULL;
-	pthread_mutex_lock(&st->mu);
+	pthread_mutex_lock(&st->c.mu);
 	if (st->ssl == s)
 		return st;
-	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_unlock(&st->c.mu);
 	return NULL;
 }
 
-/* Unlock, then settle what finished: never a daemon call under st->mu. */
+/* Unlock, then settle what finished: never a daemon call under st->c.mu. */
 static void
 leave(struct tls_state *st)
 {
-	struct shim_done *d = shim_xchg_take(&st->x);
+	struct shim_done *d = shim_xchg_take(&st->c.x);
 
-	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_unlock(&st->c.mu);
 	shim_done_settle(d);
 }
 
@@ -177,7 +142,7 @@ claim(SSL *s, int *slot)
 			continue;
 		if ((st = state_get((int)k, g)) != NULL &&
 		    state_own(st, (int)k, g)) {
-			pthread_mutex_lock(&st->mu);
+			pthread_mutex_lock(&st->c.mu);
 			*slot = (int)k;
 			return st;
 		}
@@ -198,12 +163,12 @@ server_name(SSL *s, const struct shim_ssl_fns *fns, char out[])
 	snprintf(out, SHIM_TLS_SERVER_MAX, "%s", n != NULL ? n : "");
 }
 
-/* st becomes s's new connection, FRESH. Under st->mu. */
+/* st becomes s's new connection, FRESH. Under st->c.mu. */
 static void
 begin(struct tls_state *st, int k, SSL *s, const struct shim_ssl_fns *fns,
     const char *server)
 {
-	shim_xchg_end(&st->x, 0);
+	shim_xchg_end(&st->c.x, 0);
 	/* a new connection; a repeated handshake call keeps its socket */
 	if (st->ssl != s || get_kind(k) != SHIM_TLS_FRESH) {
 		st->awaiting = 0;
@@ -227,7 +192,7 @@ make(SSL *s, const struct shim_ssl_fns *fns)
 	if ((st = claim(s, &k)) == NULL)
 		return -1;
 	begin(st, k, s, fns, server);
-	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_unlock(&st->c.mu);
 	return k;
 }
 
@@ -250,7 +215,7 @@ shim_tls_server(const SSL *s, char *out, size_t n)
 	shim_inside++;
 	if ((st = lock_slot(k, s)) != NULL) {
 		snprintf(out, n, "%s", st->server);
-		pthread_mutex_unlock(&st->mu);
+		pthread_mutex_unlock(&st->c.mu);
 		rc = 0;
 	}
 	shim_inside--;
@@ -273,13 +238,13 @@ refresh(int k, SSL *s, const struct shim_ssl_fns *fns)
 		return;
 	if (st->fns != NULL)
 		fns = st->fns;
-	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_unlock(&st->c.mu);
 	server_name(s, fns, server);
 	if ((st = lock_slot(k, s)) == NULL)
 		return;
 	if ((kd = get_kind(k)) == SHIM_TLS_FRESH || kd == SHIM_TLS_ENDED)
 		begin(st, k, s, fns, server);
-	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_unlock(&st->c.mu);
 }
 
 /* ---- the socket under an SSL on memory BIOs ----
@@ -315,7 +280,7 @@ await_socket(int k, SSL *s, const struct shim_ssl_fns *fns)
 				break;
 		}
 	}
-	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_unlock(&st->c.mu);
 }
 
 void
@@ -334,7 +299,7 @@ shim_tls_seen_hello(int fd, const void *p, size_t n)
 
 		if (k < 0 || (st = atomic_load(&tls_st[k])) == NULL)
 			continue;
-		pthread_mutex_lock(&st->mu);
+		pthread_mutex_lock(&st->c.mu);
 		if (st->awaiting &&
 		    memcmp(st->client_random, b + 11, 32) == 0) {
 			st->awaiting = 0;
@@ -344,7 +309,7 @@ shim_tls_seen_hello(int fd, const void *p, size_t n)
 			hit = 1;
 		} else if (!st->awaiting)
 			hit = 1;        /* stale entry: freed */
-		pthread_mutex_unlock(&st->mu);
+		pthread_mutex_unlock(&st->c.mu);
 		if (hit)
 			atomic_store(&awaiting[i], 0);
 	}
@@ -391,12 +356,12 @@ shim_tls_handshake(SSL *s, const struct shim_ssl_fns *fns)
 	errno = saved;
 }
 
-/* The first bytes decide FRESH into METERED or NONE. Under st->mu. */
+/* The first bytes decide FRESH into METERED or NONE. Under st->c.mu. */
 static void
 decide(struct tls_state *st, int k, const struct iovec *v)
 {
 	if (shim_xchg_looks_llm(v, 1, v->iov_len) &&
-	    shim_xchg_start(&st->x) == 0)
+	    shim_xchg_start(&st->c.x) == 0)
 		set_kind(k, SHIM_TLS_METERED);
 	else
 		set_kind(k, SHIM_TLS_NONE);
@@ -421,7 +386,7 @@ shim_tls_out(SSL *s, const struct shim_ssl_fns *fns, const void *b,
 	if (k >= 0 && (st = lock_slot(k, s)) != NULL) {
 		if (get_kind(k) == SHIM_TLS_FRESH)
 			decide(st, k, &v);
-		shim_xchg_out(&st->x, &v, 1, n);
+		shim_xchg_out(&st->c.x, &v, 1, n);
 		leave(st);
 	}
 	shim_inside--;
@@ -441,7 +406,7 @@ shim_tls_in(SSL *s, const void *b, size_t n)
 		return;
 	shim_inside++;
 	if ((st = lock_slot(k, s)) != NULL) {
-		shim_xchg_in(&st->x, &v, 1, n);
+		shim_xchg_in(&st->c.x, &v, 1, n);
 		leave(st);
 	}
 	shim_inside--;
@@ -459,14 +424,14 @@ shim_tls_end(SSL *s, int forget)
 		return NULL;
 	shim_inside++;
 	if ((st = lock_slot(k, s)) != NULL) {
-		shim_xchg_end(&st->x, 1);
-		d = shim_xchg_take(&st->x);
+		shim_xchg_end(&st->c.x, 1);
+		d = shim_xchg_take(&st->c.x);
 		set_kind(k, forget ? SHIM_TLS_NONE : SHIM_TLS_ENDED);
 		if (forget) {
 			st->ssl = NULL;
 			st->fns = NULL;
 		}
-		pthread_mutex_unlock(&st->mu);
+		pthread_mutex_unlock(&st->c.mu);
 		if (forget)
 			atomic_store(&tls_key[k], NULL);
 	}
@@ -530,7 +495,7 @@ release(struct tls_state *st, SSL *s, size_t took, ssize_t *ret)
 {
 	const struct shim_ssl_fns *f = st->fns;
 	size_t n;
-	char *held = shim_xchg_take_held(&st->x, &n);
+	char *held = shim_xchg_take_held(&st->c.x, &n);
 	int rc;
 
 	leave(st);
@@ -558,9 +523,9 @@ nonblocking(SSL *s, const struct shim_ssl_fns *f)
 static void
 admit(struct tls_state *st, int k, SSL *s, size_t took, ssize_t *ret)
 {
-	struct llm_req req = *shim_xchg_request(&st->x);
+	struct llm_req req = *shim_xchg_request(&st->c.x);
 	const struct shim_ssl_fns *f = st->fns;
-	uint64_t epoch = st->x.epoch;
+	uint64_t epoch = st->c.x.epoch;
 	struct shim_gate g;
 	int fd;
 
@@ -569,18 +534,18 @@ admit(struct tls_state *st, int k, SSL *s, size_t took, ssize_t *ret)
 	shim_gate_ask(&req, nonblocking(s, f), &g);
 	shim_inside++;
 	*ret = (ssize_t)took;
-	if ((st = lock_slot(k, s)) == NULL || st->x.epoch != epoch) {
+	if ((st = lock_slot(k, s)) == NULL || st->c.x.epoch != epoch) {
 		if (st != NULL)
 			leave(st);      /* shut down or freed meanwhile */
 		free(g.resp);
 		return;
 	}
 	if (g.outcome == SHIM_GATE_SEND) {
-		shim_xchg_admitted(&st->x, g.admit_id, g.delay_ms, g.rule);
+		shim_xchg_admitted(&st->c.x, g.admit_id, g.delay_ms, g.rule);
 		release(st, s, took, ret);
 		return;
 	}
-	shim_xchg_refused(&st->x, g.resp, g.nresp);
+	shim_xchg_refused(&st->c.x, g.resp, g.nresp);
 	set_kind(k, SHIM_TLS_ANSWER);
 	fd = refusal_fd(st, s);
 	leave(st);
@@ -627,7 +592,7 @@ shim_tls_write(SSL *s, const struct shim_ssl_fns *fns, const void *b,
 	}
 	if (get_kind(k) == SHIM_TLS_FRESH)
 		decide(st, k, &v);
-	switch (shim_xchg_write(&st->x, &v, 1, n, gate, &took)) {
+	switch (shim_xchg_write(&st->c.x, &v, 1, n, gate, &took)) {
 	case SHIM_XW_REAL:
 		leave(st);
 		handled = 0;
@@ -670,7 +635,7 @@ shim_tls_answer(SSL *s, void *b, size_t n)
 		return 0;
 	shim_inside++;
 	if ((st = lock_slot(k, s)) != NULL) {
-		got = shim_xchg_answer(&st->x, &v, 1, n, 0);
+		got = shim_xchg_answer(&st->c.x, &v, 1, n, 0);
 		leave(st);
 	}
 	shim_inside--;
