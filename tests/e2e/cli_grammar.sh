@@ -37,7 +37,7 @@ run $CTL; [ "$rc" = 1 ] || fail "no command: exit $rc"
 # --help: stdout, exit 0, for tollctl and each command
 run $CTL --help; want 0 ""
 for code in "  0   ok" "  1   usage or other error" "  2   daemon unreachable" \
-    "  3   the daemon speaks another protocol version (ours: 2)" \
+    "  3   the daemon speaks another protocol version (ours: 3)" \
     "  86 (or --budget-exit-code N) when a request was refused or the"; do
 	grep -qxF -- "$code" "$T/out" || fail "tollctl --help lacks '$code'"
 done

@@ -29,7 +29,7 @@ done <<'WANT'
 ok
 fail code=5 seq=2 text=run already exists
 fail code=9 seq=3 text=no such run
-registered daemon_version=2 page_version=1 id=1 fds=2
+registered daemon_version=3 page_version=1 id=1 fds=2
 verdict-page version=1 rw-map=EPERM ro-map=ok
 counters-page version=1 rw-map=ok shrink=EPERM
 verdict admit_id=1 decision=allow reserved=2000000 rule= reason=
