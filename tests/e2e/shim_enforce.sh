@@ -22,40 +22,13 @@
 #          and delay_ms a multiple of 100. A non-blocking socket is never
 #          slept (curl's, asyncio's): it gets a 429 with retry-after: 1
 #          and the ledger a refused "delay" record.
-. "$(dirname "$0")/shim_common.inc"
-SRC=${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-PY=/usr/bin/python3
+. "$(dirname "$0")/llm_common.inc"
 need "$SHIM" "$B/tollgated"
 need_sqlite
-command -v curl >/dev/null || { echo "skip: no curl"; exit 77; }
-"$PY" -c 'import requests, httpx' 2>/dev/null ||
-	{ echo "skip: python3-requests/httpx are not installed for $PY"; exit 77; }
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
-export NO_PROXY='*'
-shim_setup
-export TOLLGATE_TIMEOUT_MS=5000
-
-"$SRC/tools/fake-llm-provider" --http 0 --port-file "$T/ports" \
-    --log "$T/provider.log" --seed 11 2>"$T/provider.err" & C=$!
-for _ in $(seq 100); do [ -s "$T/ports" ] && break; sleep 0.05; done
-PORT=$(sed -n 's/^http=//p' "$T/ports")
-[ -n "$PORT" ] || { echo "the fake provider did not start:"; cat "$T/provider.err"; exit 1; }
-H=http://127.0.0.1:$PORT
-touch "$T/provider.log"
-
-# daemon POLICY-JSON: a fresh tollgated (and ledger) with that policy
-daemon() {
-	no_daemon
-	rm -rf "$T/state"
-	echo "$1" >"$T/policy.json"
-	"$B/tollgated" --socket "$T/sock" --state-dir "$T/state" --http off \
-	    --prices "$SRC/policies/prices.json" --policy "$T/policy.json" \
-	    2>>"$T/daemon.log" & D=$!
-	for _ in $(seq 100); do [ -S "$T/sock" ] && return; sleep 0.05; done
-	echo "tollgated did not start:"; cat "$T/daemon.log"; exit 1
-}
-sql() { sqlite3 "$T/state/ledger.db" "$1"; }
-plines() { wc -l <"$T/provider.log"; }
+need_cmd curl
+need_py requests httpx
+llm_setup
+provider http --seed 11
 
 # ---- deny -------------------------------------------------------------------
 daemon '{"schema_version": 1, "timezone": "UTC", "rules": [{"name": "day-cap",
@@ -146,15 +119,7 @@ assert R[0]["tags"] == "purpose=eval,team=search", R[0]["tags"]
 assert R[1]["tags"] == "", R[1]["tags"]
 PY
 # spent = what the records cost: no reservation is left behind
-st=$("$B/tollctl" --socket "$T/sock" status --format json) || fail "tollctl status"
-cost=$(sql "SELECT sum(cost_nano_usd) FROM records")
-"$PY" - "$st" "$cost" <<'PY' || fail "month budget: $st (records cost $cost nano-USD)"
-import json, sys
-from decimal import Decimal
-d = json.loads(sys.argv[1])
-m = [r for r in d["policy"]["rules"] if r["name"] == "month"][0]
-assert int(sys.argv[2]) > 0 and Decimal(str(m["spent_usd"])) * 10**9 == int(sys.argv[2]), m
-PY
+spent_is_cost month
 
 # ---- a request's own tags decide: X-Tollgate-Tags -----------------------------
 daemon '{"schema_version": 1, "timezone": "UTC", "rules": [{"name": "need-purpose",
@@ -244,5 +209,4 @@ got=$(sql "SELECT endpoint, decision, rule, http_status, refused FROM records WH
 [ "$got" = "/v1/chat/completions|delay|one-at-a-time|0|1 /v1/messages|||200|0 " ] ||
 	fail "async throttle records: $got"
 
-[ $fails = 0 ] || exit 1
-echo "ok: deny (4 clients, provider untouched), allow through admission, delay and throttle"
+llm_end "ok: deny (4 clients, provider untouched), allow through admission, delay and throttle"

@@ -7,7 +7,8 @@
 # tools/fake-llm-provider with a CA made here. Each LLM request must add
 # exactly one ledger record whose provider, model, endpoint, status and
 # tokens are the ones the provider's --log line says it sent, and whose
-# cost_nano_usd is the price table's, computed here with integer math.
+# cost_nano_usd is the price table's, computed with integer math
+# (llm_check.py).
 #
 # Two OpenSSL copies in one process: the system libssl.so.3 copied with its
 # SONAME renamed (libtgs.so.3, as auditwheel renames a wheel's libssl), and
@@ -18,136 +19,33 @@
 # record, makes no daemon connection and prints what it prints without
 # the shim; a program without OpenSSL that calls SSL_write by name gets
 # OpenSSL's failure values and one line each, no crash.
-. "$(dirname "$0")/shim_common.inc"
-SRC=${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-PY=/usr/bin/python3 # Debian's, where python3-requests and httpx live
+. "$(dirname "$0")/llm_common.inc"
 need "$SHIM" "$B/tollgated" "$P/tls_noopenssl"
 need_sqlite
-for c in curl openssl cc; do
-	command -v $c >/dev/null || { echo "skip: no $c"; exit 77; }
-done
-"$PY" -c 'import requests, httpx' 2>/dev/null ||
-	{ echo "skip: python3-requests or python3-httpx is missing for $PY"; exit 77; }
+need_cmd curl openssl cc
+need_py requests httpx
 echo '#include <openssl/ssl.h>' | cc -E -x c - >/dev/null 2>&1 ||
 	{ echo "skip: no OpenSSL headers (libssl-dev)"; exit 77; }
 SYSSSL=$(readlink -f "$(cc -print-file-name=libssl.so.3)")
 [ -f "$SYSSSL" ] || { echo "skip: no libssl.so.3"; exit 77; }
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
-export NO_PROXY='*'
-shim_setup
-export TOLLGATE_TIMEOUT_MS=5000 # records arrive live, not through the spool
-
-"$B/tollgated" --socket "$T/sock" --state-dir "$T/state" --http off \
-    --prices "$SRC/policies/prices.json" 2>>"$T/daemon.log" & D=$!
-for _ in $(seq 100); do [ -S "$T/sock" ] && break; sleep 0.05; done
-[ -S "$T/sock" ] || { echo "tollgated did not start:"; cat "$T/daemon.log"; exit 1; }
-
-"$PY" "$SRC/tools/fake-llm-provider" make-ca "$T/ca" >"$T/ca.log" 2>&1 ||
-	{ echo "make-ca failed:"; cat "$T/ca.log"; exit 1; }
-CA=$T/ca/ca.pem
-"$PY" "$SRC/tools/fake-llm-provider" --https 0 --cert "$T/ca/server.pem" \
-    --key "$T/ca/server.key" --port-file "$T/ports" --log "$T/provider.log" \
-    --seed 8 2>"$T/provider.err" & C=$!
-for _ in $(seq 100); do [ -s "$T/ports" ] && break; sleep 0.05; done
-PORT=$(sed -n 's/^https=//p' "$T/ports")
-[ -n "$PORT" ] || { echo "the fake provider did not start:"; cat "$T/provider.err"; exit 1; }
-H=https://localhost:$PORT
+llm_setup
+daemon
+provider https --seed 8
 export REQUESTS_CA_BUNDLE=$CA SSL_CERT_FILE=$CA
-
-# check.py K PROVIDERS WALL_MS MIN_MS: the last K --log lines against the
-# last K records, in order (as in shim_http.sh). The cost is the price
-# table's (provider/model, model, then without a date suffix), pico-USD
-# per token = USD per Mtok × 10^6 exactly, rounded once to nano-USD.
-cat >"$T/check.py" <<'PY'
-import json, re, sqlite3, sys
-from decimal import Decimal
-log, db, prices = sys.argv[1:4]
-k, provs = int(sys.argv[4]), sys.argv[5].split(",")
-wall, least = int(sys.argv[6]), int(sys.argv[7])
-L = [json.loads(l) for l in open(log)][-k:]
-con = sqlite3.connect(db)
-con.row_factory = sqlite3.Row
-R = list(con.execute("SELECT * FROM records ORDER BY seq DESC LIMIT ?", (k,)))[::-1]
-M = json.load(open(prices), parse_float=Decimal)["models"]
-def undated(m):
-    x = re.sub(r"-\d{4}-\d{2}-\d{2}$", "", m)
-    return x if x != m else re.sub(r"-\d{8}$", "", m)
-def price(prov, m):
-    for name in (m, undated(m)):
-        for key in (prov + "/" + name, name):
-            if key in M:
-                return M[key]
-    return None
-def pico(p, key, dflt):
-    return int(p.get(key, p.get(dflt, 0)) * 1000000)
-bad = []
-if len(R) != k:
-    bad.append("want %d records, have %d" % (k, len(R)))
-for l, r, prov in zip(L, R, provs):
-    t = l["tokens"]
-    want = {"provider": prov, "model": l["model"],
-            "endpoint": l["path"].split("?")[0], "http_status": l["status"],
-            "input_tokens": t["input_tokens"], "output_tokens": t["output_tokens"],
-            "cached_tokens": t["cached_tokens"],
-            "cache_write_tokens": t["cache_write_tokens"],
-            "reasoning_tokens": t["reasoning_tokens"],
-            "estimated": 0, "refused": 0, "kind": "llm", "source": "shim"}
-    p = price(prov, l["model"])
-    if p is None:
-        want.update(cost_nano_usd=0, unpriced=1)
-    else:
-        unc = t["input_tokens"] - t["cached_tokens"] - t["cache_write_tokens"]
-        c = (unc * pico(p, "input_usd_per_mtok", "input_usd_per_mtok")
-             + t["cached_tokens"] * pico(p, "cached_input_usd_per_mtok", "input_usd_per_mtok")
-             + t["cache_write_tokens"] * pico(p, "cache_write_usd_per_mtok", "input_usd_per_mtok")
-             + t["output_tokens"] * pico(p, "output_usd_per_mtok", "output_usd_per_mtok"))
-        want.update(cost_nano_usd=(c + 500) // 1000, unpriced=0)
-    for f, v in want.items():
-        if r[f] != v:
-            bad.append("request %d %s: record has %r, want %r"
-                       % (l["n"], f, r[f], v))
-    if not least <= r["latency_ms"] <= wall:
-        bad.append("request %d latency_ms %d not in [%d, %d]"
-                   % (l["n"], r["latency_ms"], least, wall))
-    if not l["tls"] or l["transport"] != "http/1.1":
-        bad.append("request %d came as %s, tls %s" % (l["n"], l["transport"], l["tls"]))
-    if not l["complete"] or l["tokens"] is None:
-        bad.append("request %d: the provider did not complete it" % l["n"])
-print("\n".join(bad))
-sys.exit(1 if bad else 0)
-PY
-
-records() { sqlite3 "$T/state/ledger.db" 'SELECT count(*) FROM records'; }
-now_ms() { date +%s%3N; }
-# run NAME K PROVIDERS MIN_MS CMD...: CMD under the shim must succeed and
-# add K records matching the provider's last K log lines.
-run() {
-	local name=$1 k=$2 provs=$3 least=$4 before t0 wall out; shift 4
-	before=$(records)
-	t0=$(now_ms)
-	LD_PRELOAD=$SHIM "$@" >"$T/out" 2>"$T/err" ||
-		{ fail "$name: exit $?: $(head -c 300 "$T/err")"; return; }
-	wall=$(($(now_ms) - t0))
-	[ -s "$T/err" ] && fail "$name wrote on stderr: $(head -c 300 "$T/err")"
-	[ "$(records)" = $((before + k)) ] ||
-		{ fail "$name: $(($(records) - before)) new records, want $k"; return; }
-	out=$("$PY" "$T/check.py" "$T/provider.log" "$T/state/ledger.db" \
-	    "$SRC/policies/prices.json" "$k" "$provs" "$wall" "$least") ||
-		fail "$name:
-$out"
-}
+# Each request must come over TLS as HTTP/1.1, and write nothing on stderr.
+METER_CHECK=(--tls http/1.1) METER_STDERR=empty
 
 # --- curl: SSL_connect, SSL_write, SSL_read; HTTP/1.1 (ALPN) --------------
 CURL="curl -sS --http1.1 --cacert $CA"
 CHAT='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hi to the meter"}]}'
-run "curl chat" 1 openai-compatible 0 $CURL "$H/v1/chat/completions" -d "$CHAT"
-run "curl chat, Host api.openai.com" 1 openai 0 \
+meter "curl chat" 1 openai-compatible 0 $CURL "$H/v1/chat/completions" -d "$CHAT"
+meter "curl chat, Host api.openai.com" 1 openai 0 \
 	$CURL -H 'Host: api.openai.com' "$H/v1/chat/completions" -d "$CHAT"
-run "curl chat stream, include_usage, gzip" 1 openai-compatible 0 \
+meter "curl chat stream, include_usage, gzip" 1 openai-compatible 0 \
 	$CURL -N -H 'Accept-Encoding: gzip' --compressed "$H/v1/chat/completions" \
 	-d '{"model":"o3","stream":true,"stream_options":{"include_usage":true},"max_completion_tokens":2000,"messages":[{"role":"user","content":"think, then answer"}]}'
 # Anthropic, 40 ms between events: the latency spans them.
-run "curl anthropic messages stream" 1 anthropic 0 \
+meter "curl anthropic messages stream" 1 anthropic 0 \
 	$CURL -N -H 'X-Fake-Delay-Ms: 40' -H 'anthropic-version: 2023-06-01' \
 	"$H/v1/messages" -d '{"model":"claude-sonnet-4-20250514","max_tokens":200,"stream":true,"messages":[{"role":"user","content":"hello"}]}'
 ev=$(tail -n 1 "$T/provider.log" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["events"])')
@@ -166,7 +64,7 @@ for q in ("one", "two"):
     assert r.headers.get("Content-Encoding") == "gzip", r.headers
     print(r.json()["usage"]["prompt_tokens"])
 PY
-run "requests chat x2 keep-alive gzip" 2 openai-compatible,openai-compatible 0 \
+meter "requests chat x2 keep-alive gzip" 2 openai-compatible,openai-compatible 0 \
 	"$PY" "$T/req_chat.py" "$H"
 cat >"$T/req_anthropic.py" <<'PY'
 import json, requests, sys
@@ -179,7 +77,7 @@ ev = [json.loads(l[6:]) for l in r.iter_lines() if l.startswith(b"data: ")]
 assert ev[-1]["type"] == "message_stop", ev[-1]
 print(ev[0]["message"]["usage"]["input_tokens"])
 PY
-run "requests anthropic stream" 1 anthropic 0 "$PY" "$T/req_anthropic.py" "$H"
+meter "requests anthropic stream" 1 anthropic 0 "$PY" "$T/req_anthropic.py" "$H"
 
 # --- python3 httpx ---------------------------------------------------------
 cat >"$T/httpx_two.py" <<'PY'
@@ -194,7 +92,7 @@ with httpx.Client(base_url=sys.argv[1]) as c:
         last = [json.loads(l[6:]) for l in s.iter_lines() if l.startswith("data: ")][-1]
     print(last["usageMetadata"]["totalTokenCount"])
 PY
-run "httpx chat + gemini stream" 2 openai-compatible,gemini 0 "$PY" "$T/httpx_two.py" "$H"
+meter "httpx chat + gemini stream" 2 openai-compatible,gemini 0 "$PY" "$T/httpx_two.py" "$H"
 
 # --- two OpenSSL copies in one process --------------------------------------
 mkdir "$T/two"
@@ -219,7 +117,7 @@ if $CCW -shared -fPIC -DTLS_EX -o "$T/two/tls_post_copy.so" "$TP/tls_post.c" \
 		# without the shim first: the guards alone break nothing
 		"$T/two/tls_two_$m" $m "$PORT" "$CA" "$T/two" >"$T/out" 2>&1 ||
 			fail "tls_two $m without the shim: exit $?: $(cat "$T/out")"
-		run "tls_two $m" 2 openai-compatible,anthropic 0 \
+		meter "tls_two $m" 2 openai-compatible,anthropic 0 \
 			"$T/two/tls_two_$m" $m "$PORT" "$CA" "$T/two"
 		[ "$(cat "$T/out")" = "status 200
 status 200" ] || fail "tls_two $m printed: $(cat "$T/out")"
@@ -280,8 +178,6 @@ tollgate: SSL_free: no OpenSSL function for its caller; the call fails" ] ||
 sums=$(sqlite3 "$T/state/ledger.db" 'SELECT count(*), sum(cached_tokens > 0), sum(cache_write_tokens > 0), sum(reasoning_tokens > 0), sum(unpriced), count(DISTINCT provider) FROM records')
 [ "$sums" = "13|5|3|2|0|4" ] ||
 	fail "records|cached|cache write|reasoning|unpriced|providers: $sums, want 13|5|3|2|0|4"
-n=$(ls "$T/spool" 2>/dev/null | grep -c '\.spool$')
-[ "$n" = 0 ] || fail "$n spool files: records were not settled live"
+no_spool
 
-[ "$fails" = 0 ] || { echo "--- daemon log"; tail -5 "$T/daemon.log"; exit 1; }
-echo "ok: $(records) records over TLS equal the provider's usage and the price table's cost"
+llm_end "ok: $(records) records over TLS equal the provider's usage and the price table's cost"

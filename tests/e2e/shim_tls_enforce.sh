@@ -14,46 +14,16 @@
 #          record has the admission's id); an h2 request (localhost) is
 #          metered passively, exactly, with its latency, and its record
 #          says "unenforceable"; with no enforcing rule it says nothing.
-. "$(dirname "$0")/shim_common.inc"
-SRC=${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-PY=/usr/bin/python3
+. "$(dirname "$0")/llm_common.inc"
 need "$SHIM" "$B/tollgated"
 need_sqlite
-command -v curl >/dev/null || { echo "skip: no curl"; exit 77; }
-"$PY" -c 'import requests, h2' 2>/dev/null ||
-	{ echo "skip: python3-requests/h2 are not installed for $PY"; exit 77; }
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
-export NO_PROXY='*'
-shim_setup
-export TOLLGATE_TIMEOUT_MS=5000
-
-"$PY" "$SRC/tools/fake-llm-provider" make-ca "$T/ca" >"$T/ca.log" 2>&1 ||
-	{ echo "make-ca failed:"; cat "$T/ca.log"; exit 1; }
-"$PY" "$SRC/tools/fake-llm-provider" --https 0 --h2 --cert "$T/ca/server.pem" \
-    --key "$T/ca/server.key" --port-file "$T/ports" --log "$T/provider.log" \
-    --seed 21 2>"$T/provider.err" & C=$!
-for _ in $(seq 100); do [ -s "$T/ports" ] && break; sleep 0.05; done
-PORT=$(sed -n 's/^https=//p' "$T/ports")
-[ -n "$PORT" ] || { echo "the fake provider did not start:"; cat "$T/provider.err"; exit 1; }
-CA=$T/ca/ca.pem
+need_cmd curl
+need_py requests h2
+llm_setup
+provider https --h2 --seed 21
 export REQUESTS_CA_BUNDLE=$CA SSL_CERT_FILE=$CA CURL_CA_BUNDLE=$CA
-H=https://localhost:$PORT
 OAI=https://api.openai.com:$PORT
 RESOLVE="--resolve api.openai.com:$PORT:127.0.0.1"
-touch "$T/provider.log"
-
-daemon() { # POLICY-JSON: a fresh tollgated (and ledger)
-	no_daemon
-	rm -rf "$T/state"
-	echo "$1" >"$T/policy.json"
-	"$B/tollgated" --socket "$T/sock" --state-dir "$T/state" --http off \
-	    --prices "$SRC/policies/prices.json" --policy "$T/policy.json" \
-	    2>>"$T/daemon.log" & D=$!
-	for _ in $(seq 100); do [ -S "$T/sock" ] && return; sleep 0.05; done
-	echo "tollgated did not start:"; cat "$T/daemon.log"; exit 1
-}
-sql() { sqlite3 "$T/state/ledger.db" "$1"; }
-plines() { wc -l <"$T/provider.log"; }
 CHAT='{"model":"gpt-4o","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}'
 
 # ---- deny -------------------------------------------------------------------
@@ -166,5 +136,4 @@ assert l["transport"] == "h2", l
 assert r == [(l["tokens"]["input_tokens"], l["tokens"]["output_tokens"], "", 0)], (r, l)
 PY
 
-[ $fails = 0 ] || exit 1
-echo "ok: TLS deny (requests, curl, narrowed ALPN), provider untouched; admitted over TLS; h2 metered and marked unenforceable"
+llm_end "ok: TLS deny (requests, curl, narrowed ALPN), provider untouched; admitted over TLS; h2 metered and marked unenforceable"
