@@ -82,6 +82,45 @@ $(B)/tools/%: tools/%.c $(B)/libtg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(B)/libtg.a $(PKG_LIBS) -ldl -lpthread -lm
 
+# --- fakecuda (issue 5) ---
+# A fake libcuda.so.1 for CPU-only tests (tools/fakecuda/README.md), the
+# programs that link it (tests/progs/cuda/), and the check that
+# lib/cuda_abi.h matches cuda.h where a CUDA toolkit is installed.
+FAKECUDA_OBJ := $(call obj,$(wildcard tools/fakecuda/*.c))
+FAKECUDA     := $(B)/fakecuda/libcuda.so.1
+CUDA_PROG_BIN := $(patsubst tests/progs/cuda/%.c,$(B)/tests/progs/cuda/%,$(wildcard tests/progs/cuda/*.c))
+all: $(FAKECUDA) $(CUDA_PROG_BIN)
+
+$(FAKECUDA_OBJ): CFLAGS += -fvisibility=hidden
+$(B)/fakecuda/exports.map:
+	@mkdir -p $(dir $@)
+	printf '{ global: cu*; local: *; };\n' > $@
+$(FAKECUDA): $(FAKECUDA_OBJ) $(B)/fakecuda/exports.map
+	$(CC) -shared -o $@ $(FAKECUDA_OBJ) -Wl,-soname,libcuda.so.1 \
+	    -Wl,--version-script=$(B)/fakecuda/exports.map -Wl,-z,now -lpthread
+
+# No rpath: on a machine with a GPU the same binaries run the real driver.
+$(B)/tests/progs/cuda/%: tests/progs/cuda/%.c tests/progs/cuda/cuda_prog.h lib/cuda_abi.h $(FAKECUDA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(B)/fakecuda -l:libcuda.so.1 -ldl -lpthread
+
+# test_cuda_abi links a second object: the same source compiled against
+# cuda.h, where every function of lib/cuda_abi.h is assigned to our pointer
+# type (a mismatch does not compile) and cuda.h's sizes and values are
+# recorded for the test to compare with ours.
+CUDA_H := $(wildcard /usr/local/cuda/include/cuda.h)
+ifneq ($(CUDA_H),)
+CUDA_ABI_OBJ := $(B)/obj/cudacheck/test_cuda_abi.o
+$(CUDA_ABI_OBJ): tests/unit/test_cuda_abi.c lib/cuda_abi.h $(CUDA_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DTG_CUDA_ABI_CHECK -D__CUDA_API_VERSION_INTERNAL \
+	    -I$(dir $(CUDA_H)) -Werror=incompatible-pointer-types -c $< -o $@
+endif
+$(B)/tests/test_cuda_abi: tests/unit/test_cuda_abi.c lib/cuda_abi.h $(CUDA_ABI_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(CUDA_ABI_OBJ) $(CMOCKA_LIBS)
+# --- end fakecuda ---
+
 deps:
 	@tools/install-deps
 
