@@ -527,6 +527,8 @@ typedef struct CUctxCreateParams_st {
 	    (CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes)) \
 	X(cuGraphNodeGetType, cuGraphNodeGetType, 10000, 0, \
 	    (CUgraphNode hNode, CUgraphNodeType *type)) \
+	X(cuGraphChildGraphNodeGetGraph, cuGraphChildGraphNodeGetGraph, 10000, \
+	    0, (CUgraphNode hNode, CUgraph *phGraph)) \
 	X(cuGraphExecDestroy, cuGraphExecDestroy, 10000, 0, \
 	    (CUgraphExec hGraphExec)) \
 	X(cuGraphDestroy, cuGraphDestroy, 10000, 0, (CUgraph hGraph)) \

@@ -13,6 +13,7 @@
 #include "client_int.h"
 #include "config.h"
 #include "fork.h"
+#include "pages.h"
 #include "real.h"
 #include "say.h"
 #include "shim.h"
@@ -42,15 +43,14 @@ policy_now(void)
 }
 
 /* The page's last flags are kept before it goes: a daemon that died wrote
- * nothing after them, so they are the policy it last had for us. */
+ * nothing after them, so they are the policy it last had for us. The
+ * pages' addresses stay valid (zeros, pages.h). */
 static void
 unmap_pages(void)
 {
 	policy_now();
 	if (shim_conn.verdict)
-		munmap(shim_conn.verdict, TG_PAGE_SIZE);
-	if (shim_conn.counters)
-		munmap(shim_conn.counters, TG_PAGE_SIZE);
+		shim_pages_detach();
 	shim_conn.verdict = NULL;
 	shim_conn.counters = NULL;
 }
@@ -154,46 +154,21 @@ open_socket(void)
 	return 0;
 }
 
-/* A page shorter than TG_PAGE_SIZE (a daemon gone wrong) would raise
- * SIGBUS in the host at the first read past its end: refused. */
-static void *
-map_fd(int fd, int prot)
-{
-	struct stat st;
-	void *p;
-
-	if (fstat(fd, &st) == -1 || st.st_size < TG_PAGE_SIZE)
-		return NULL;
-	p = mmap(NULL, TG_PAGE_SIZE, prot, MAP_SHARED, fd, 0);
-	return p == MAP_FAILED ? NULL : p;
-}
-
-/* Map the verdict page read-only, the counters read-write; then the fds
- * are not needed any more (the mappings keep the memfds alive). Pages of
- * another layout are not kept: none of their fields is read, the policy
- * flags neither (the registration's stand). */
+/* Map the verdict page read-only, the counters read-write, at the fixed
+ * addresses of pages.h; then the fds are not needed any more (the
+ * mappings keep the memfds alive). Pages of another layout are not kept:
+ * none of their fields is read, the policy flags neither (the
+ * registration's stand). */
 static void
 map_pages(int fds[2], int n)
 {
-	struct tg_verdict_page *v = n == 2 ? map_fd(fds[0], PROT_READ) : NULL;
-	struct tg_counters_page *c = n == 2 ?
-	    map_fd(fds[1], PROT_READ | PROT_WRITE) : NULL;
+	const char *why = "registration came without its pages";
 
-	if (v == NULL || c == NULL)
-		shim_say("registration came without its pages; GPU counters off");
-	else if (v->version != TG_PAGE_VERSION)
-		shim_say("page layout v%u, shim knows v%d; GPU counters off",
-		    v->version, TG_PAGE_VERSION);
-	else {
-		shim_conn.verdict = v;
-		shim_conn.counters = c;
-		v = NULL;
-		c = NULL;
-	}
-	if (v)
-		munmap(v, TG_PAGE_SIZE);
-	if (c)
-		munmap(c, TG_PAGE_SIZE);
+	if (n == 2 && shim_pages_attach(fds[0], fds[1], &why) == 0) {
+		shim_conn.verdict = (struct tg_verdict_page *)shim_pages_verdict();
+		shim_conn.counters = shim_pages_counters();
+	} else
+		shim_say("%s; GPU counters off", why);
 	shim_conn_close_fds(fds, n);
 }
 
@@ -201,7 +176,8 @@ static int
 do_register(int64_t deadline)
 {
 	struct tg_register rg = { .mode = shim_cfg.mode,
-	    .covers = TG_COVERS_PLAIN_HTTP };
+	    .covers = TG_COVERS_PLAIN_HTTP |
+	    TG_COVERS_LIBSSL | TG_COVERS_LIBCUDA };
 	struct shim_reply r;
 	int fds[2], nfds = 0, rc;
 	uint32_t seq;
@@ -293,16 +269,17 @@ shim_conn_atfork_parent(void)
  * the child neither keeps it alive nor reads the parent's replies. The
  * lock is new (its holder, if any, is a thread of the parent). Without
  * the lock the state may be half-updated: the socket is closed only if
- * its identity still matches, and the pages are left mapped (their
- * pointers may name memory the parent reused since). */
+ * its identity still matches, and the pages become zeros at their fixed
+ * addresses (pages.h), which never depend on that state. */
 void
 shim_conn_atfork_child(void)
 {
 	shim_fork_fresh_lock(&conn_mtx);
-	if (!fork_held) {
-		shim_conn.verdict = NULL;
-		shim_conn.counters = NULL;
-	}
+	/* The parent's pages are shared memory: never the child's to read
+	 * or write. */
+	shim_pages_detach();
+	shim_conn.verdict = NULL;
+	shim_conn.counters = NULL;
 	forget();
 	fork_held = 0;
 }

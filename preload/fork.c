@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "cushim.h"
 #include "config.h"
 #include "instance.h"
 #include "say.h"
@@ -66,6 +67,7 @@ child(void)
 	shim_spool_atfork_child();
 	shim_conn_atfork_child();
 	shim_settle_atfork_child();
+	cu_atfork_child();
 	if (!fork_skipped)
 		shim_inside--;
 }

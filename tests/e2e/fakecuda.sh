@@ -127,10 +127,10 @@ done
 out=$($P/cuda_semantics 2>&1)
 [ "$out" = ok ] || fail "cuda_semantics: $out"
 
-# Only the cu* API is exported: the 90 functions of lib/cuda_abi.h.
+# Only the cu* API is exported: the 91 functions of lib/cuda_abi.h.
 syms=$(nm -D --defined-only "$LIB/libcuda.so.1" | awk '{print $3}')
 [ "$(echo "$syms" | grep -vc '^cu')" = 0 ] || fail "exports other than cu*"
-[ "$(echo "$syms" | grep -c '^cu')" = 90 ] || fail "not 90 cu* exports"
+[ "$(echo "$syms" | grep -c '^cu')" = 91 ] || fail "not 91 cu* exports"
 [ "$(readelf -d "$LIB/libcuda.so.1" | grep -c 'Library soname: \[libcuda.so.1\]')" = 1 ] ||
     fail "soname"
 

@@ -305,6 +305,21 @@ cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *type)
 	return CUDA_SUCCESS;
 }
 
+/* The child graph node's own graph (CUDA: owned by the node, not to be
+ * destroyed by the caller). */
+CUresult
+cuGraphChildGraphNodeGetGraph(CUgraphNode hNode, CUgraph *phGraph)
+{
+	struct fc_node *n = (struct fc_node *)hNode;
+
+	FC_ENTER(cuGraphChildGraphNodeGetGraph, t);
+	if (n == NULL || n->magic != FC_MAGIC_NODE || phGraph == NULL ||
+	    n->type != CU_GRAPH_NODE_TYPE_GRAPH)
+		return CUDA_ERROR_INVALID_VALUE;
+	*phGraph = (CUgraph)n->child;
+	return CUDA_SUCCESS;
+}
+
 static CUresult
 instantiate(CUgraphExec *out, CUgraph h, unsigned long long flags)
 {

@@ -21,6 +21,8 @@
  *   -a  one allocation by each path, all live at once, then freed
  *   -o  allocate all free memory, then one byte more (must fail)
  *   -b  time n no-op launches on the NULL stream, pinned to one CPU
+ *   -W  after printing, wait until stdin is closed (a test reads what
+ *       a shim published about the live process meanwhile)
  */
 #include <sched.h>
 #include <stdint.h>
@@ -144,6 +146,7 @@ struct opts {
 	const char *mode;
 	int pt, own_ctx, alloc, oom;
 	long launches, bench;
+	int wait;
 	unsigned us;
 	int streams, nodes, replays, captured;
 	const char *paths;
@@ -520,7 +523,7 @@ parse(struct opts *o, int argc, char **argv)
 	int c;
 
 	*o = (struct opts){ .mode = "link", .paths = "kec" };
-	while ((c = getopt(argc, argv, "r:Pxn:d:s:p:k:R:c:aob:")) != -1) {
+	while ((c = getopt(argc, argv, "r:Pxn:d:s:p:k:R:c:aob:W")) != -1) {
 		switch (c) {
 		case 'r': o->mode = optarg; break;
 		case 'P': o->pt = 1; break;
@@ -535,6 +538,7 @@ parse(struct opts *o, int argc, char **argv)
 		case 'a': o->alloc = 1; break;
 		case 'o': o->oom = 1; break;
 		case 'b': o->bench = atol(optarg); break;
+		case 'W': o->wait = 1; break;
 		default: die("usage: see the comment at the top of cuda_workload.c");
 		}
 	}
@@ -568,5 +572,8 @@ main(int argc, char **argv)
 	CHECK(w.a.ctx_sync());
 	teardown(&w);
 	print_json(&w);
+	fflush(stdout);
+	while (w.o.wait && getchar() != EOF)
+		;
 	return 0;
 }
