@@ -346,6 +346,8 @@ cu_acct_start(void)
 	pthread_attr_t a;
 	int start;
 
+	if (!shim_ready())
+		return; /* a context made before our init: counted, not sent */
 	cu_fork_check();
 	pthread_mutex_lock(&ac.mtx);
 	start = !ac.started;

@@ -93,15 +93,12 @@ created(CUresult rc, CUcontext *pctx, CUdevice dev)
 	return rc;
 }
 
-#define NOT_INIT(real) do { if ((real) == NULL) \
-	return CUDA_ERROR_NOT_INITIALIZED; } while (0)
-
 CUresult
 cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev)
 {
 	tg_pfn_cuCtxCreate real = CU_REAL(cuCtxCreate);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	return created(real(pctx, flags, dev), pctx, dev);
 }
 
@@ -110,7 +107,7 @@ cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
 {
 	tg_pfn_cuCtxCreate_v2 real = CU_REAL(cuCtxCreate_v2);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	return created(real(pctx, flags, dev), pctx, dev);
 }
 
@@ -120,7 +117,7 @@ cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *params, int n,
 {
 	tg_pfn_cuCtxCreate_v3 real = CU_REAL(cuCtxCreate_v3);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	return created(real(pctx, params, n, flags, dev), pctx, dev);
 }
 
@@ -130,7 +127,7 @@ cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *params,
 {
 	tg_pfn_cuCtxCreate_v4 real = CU_REAL(cuCtxCreate_v4);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	return created(real(pctx, params, flags, dev), pctx, dev);
 }
 
@@ -139,7 +136,7 @@ destroy(tg_pfn_cuCtxDestroy real, CUcontext ctx)
 {
 	CUresult rc;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	cu_busy_ctx_gone(ctx);
 	if ((rc = real(ctx)) == CUDA_SUCCESS)
 		died(ctx);
@@ -164,7 +161,7 @@ cuCtxSetCurrent(CUcontext ctx)
 	tg_pfn_cuCtxSetCurrent real = CU_REAL(cuCtxSetCurrent);
 	CUresult rc;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	if ((rc = real(ctx)) == CUDA_SUCCESS)
 		cu_epoch_bump();
 	return rc;
@@ -177,7 +174,7 @@ cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 	CUresult rc;
 	int first;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	if ((rc = real(pctx, dev)) != CUDA_SUCCESS || pctx == NULL ||
 	    *pctx == NULL || dev < 0 || dev >= DEVS)
 		return rc;
@@ -211,7 +208,7 @@ release(tg_pfn_cuDevicePrimaryCtxRelease real, CUdevice dev)
 	CUresult rc;
 	int last;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	if (dev < 0 || dev >= DEVS)
 		return real(dev);
 	pthread_mutex_lock(&cx.mtx);

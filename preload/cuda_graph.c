@@ -152,16 +152,13 @@ made(CUresult rc, CUgraphExec *out, CUgraph g)
 	return rc;
 }
 
-#define NOT_INIT(real) do { if ((real) == NULL) \
-	return CUDA_ERROR_NOT_INITIALIZED; } while (0)
-
 CUresult
 cuGraphInstantiate(CUgraphExec *e, CUgraph g, CUgraphNode *err, char *log,
     size_t n)
 {
 	tg_pfn_cuGraphInstantiate real = CU_REAL(cuGraphInstantiate);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	return made(real(e, g, err, log, n), e, g);
 }
 
@@ -171,7 +168,7 @@ cuGraphInstantiate_v2(CUgraphExec *e, CUgraph g, CUgraphNode *err, char *log,
 {
 	tg_pfn_cuGraphInstantiate_v2 real = CU_REAL(cuGraphInstantiate_v2);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	return made(real(e, g, err, log, n), e, g);
 }
 
@@ -182,7 +179,7 @@ cuGraphInstantiateWithFlags(CUgraphExec *e, CUgraph g,
 	tg_pfn_cuGraphInstantiateWithFlags real =
 	    CU_REAL(cuGraphInstantiateWithFlags);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	return made(real(e, g, flags), e, g);
 }
 
@@ -193,7 +190,7 @@ cuGraphInstantiateWithParams(CUgraphExec *e, CUgraph g,
 	tg_pfn_cuGraphInstantiateWithParams real =
 	    CU_REAL(cuGraphInstantiateWithParams);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	return made(real(e, g, p), e, g);
 }
 
@@ -204,7 +201,7 @@ cuGraphInstantiateWithParams_ptsz(CUgraphExec *e, CUgraph g,
 	tg_pfn_cuGraphInstantiateWithParams_ptsz real =
 	    CU_REAL(cuGraphInstantiateWithParams_ptsz);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	return made(real(e, g, p), e, g);
 }
 
@@ -215,7 +212,7 @@ cuGraphExecUpdate(CUgraphExec e, CUgraph g, CUgraphNode *err,
 	tg_pfn_cuGraphExecUpdate real = CU_REAL(cuGraphExecUpdate);
 	CUresult rc;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	if ((rc = real(e, g, err, res)) == CUDA_SUCCESS)
 		remember(e, count_kernels(g, 0));
 	return rc;
@@ -228,7 +225,7 @@ cuGraphExecUpdate_v2(CUgraphExec e, CUgraph g,
 	tg_pfn_cuGraphExecUpdate_v2 real = CU_REAL(cuGraphExecUpdate_v2);
 	CUresult rc;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	if ((rc = real(e, g, info)) == CUDA_SUCCESS)
 		remember(e, count_kernels(g, 0));
 	return rc;
@@ -239,7 +236,7 @@ cuGraphExecDestroy(CUgraphExec e)
 {
 	tg_pfn_cuGraphExecDestroy real = CU_REAL(cuGraphExecDestroy);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	forget(e);
 	return real(e);
 }

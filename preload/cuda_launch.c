@@ -11,6 +11,8 @@
  * verdict (pause, throttle, deny), a fork child, a first launch of this
  * thread, busy-time sampling, capture.
  */
+#include <string.h>
+
 #include "cushim.h"
 
 _Atomic uint64_t cu_epoch = 1; /* a new thread's cache (0) is stale */
@@ -29,12 +31,54 @@ verdict_run(void)
 	    __atomic_load_n(&v->verdict, __ATOMIC_RELAXED) == TG_RUN;
 }
 
+/* Another stream than last time: one this thread used lately, in the
+ * same epoch, becomes the cached one. */
+static int
+recent(struct cu_thread *t, CUstream h, int pt)
+{
+	if (t->recent_epoch != t->epoch)
+		return 0;
+	for (int i = 0; i < 4; i++)
+		if (t->recent[i].s != NULL && t->recent[i].h == h &&
+		    t->recent[i].ptsz == pt) {
+			t->stream = h;
+			t->ptsz = pt;
+			t->s = t->recent[i].s;
+			return 1;
+		}
+	return 0;
+}
+
 static inline int
-fast(const struct cu_thread *t, CUstream h, int pt)
+fast(struct cu_thread *t, CUstream h, int pt)
 {
 	return CU_LIKELY(t != NULL) &&
 	    t->epoch == atomic_load_explicit(&cu_epoch, memory_order_relaxed) &&
-	    t->stream == h && t->ptsz == pt && verdict_run();
+	    ((t->stream == h && t->ptsz == pt) || recent(t, h, pt)) &&
+	    verdict_run();
+}
+
+/* After a slow path that filled the cache: remember that stream too. */
+static void
+remember(struct cu_thread *t, CUstream h, int pt)
+{
+	if (t == NULL || t->stream != h || t->ptsz != pt || t->s == NULL)
+		return;
+	if (t->recent_epoch != t->epoch) {
+		memset(t->recent, 0, sizeof(t->recent));
+		t->recent_epoch = t->epoch;
+		t->recent_next = 0;
+	}
+	for (int i = 0; i < 4; i++)
+		if (t->recent[i].h == h && t->recent[i].ptsz == pt &&
+		    t->recent[i].s != NULL) {
+			t->recent[i].s = t->s;
+			return;
+		}
+	t->recent[t->recent_next % 4].h = h;
+	t->recent[t->recent_next % 4].ptsz = pt;
+	t->recent[t->recent_next % 4].s = t->s;
+	t->recent_next++;
 }
 
 static inline void
@@ -67,12 +111,27 @@ launch_enter(struct slow *sl, CUstream h, int pt)
 		return rc;
 	}
 	cu_busy_before(sl->t, h, pt, &sl->tk);
+	remember(sl->t, h, pt);
 	return CUDA_SUCCESS;
 }
 
+/* The stream's batch was closed by this launch: no cache may name it. */
 static void
-launch_leave(struct slow *sl, CUresult rc, uint64_t kernels, uint64_t graphs)
+forget_stream(struct cu_thread *t, CUstream h, int pt)
 {
+	for (int i = 0; t && i < 4; i++)
+		if (t->recent[i].h == h && t->recent[i].ptsz == pt)
+			t->recent[i].s = NULL;
+	if (t && t->stream == h && t->ptsz == pt)
+		t->epoch = 0;
+}
+
+static void
+launch_leave(struct slow *sl, CUstream h, int pt, CUresult rc,
+    uint64_t kernels, uint64_t graphs)
+{
+	if (sl->tk.record_after)
+		forget_stream(sl->t, h, pt);
 	cu_busy_after(sl->t, &sl->tk, rc);
 	if (rc != CUDA_SUCCESS || !sl->tk.count)
 		return;
@@ -104,7 +163,7 @@ CUresult name params \
 	if ((rc_ = launch_enter(&sl_, h_, pt)) != CUDA_SUCCESS) \
 		return rc_; \
 	rc_ = real_ args; \
-	launch_leave(&sl_, rc_, (kernels), (graphs)); \
+	launch_leave(&sl_, h_, pt, rc_, (kernels), (graphs)); \
 	return rc_; \
 }
 

@@ -166,9 +166,6 @@ cu_mem_child(void)
 	mm.in_use = mm.reserved = 0;
 }
 
-#define NOT_INIT(real) do { if ((real) == NULL) \
-	return CUDA_ERROR_NOT_INITIALIZED; } while (0)
-
 /* One allocation: reserve, ask, settle. */
 #define ALLOC(n, call, out) do { \
 	uint64_t n_ = (n); \
@@ -186,7 +183,7 @@ cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes)
 {
 	tg_pfn_cuMemAlloc_v2 real = CU_REAL(cuMemAlloc_v2);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	ALLOC(bytes, real(dptr, bytes), dptr);
 }
 
@@ -195,7 +192,7 @@ cuMemAllocManaged(CUdeviceptr *dptr, size_t bytes, unsigned int flags)
 {
 	tg_pfn_cuMemAllocManaged real = CU_REAL(cuMemAllocManaged);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	ALLOC(bytes, real(dptr, bytes, flags), dptr);
 }
 
@@ -204,7 +201,7 @@ cuMemAllocAsync(CUdeviceptr *dptr, size_t bytes, CUstream s)
 {
 	tg_pfn_cuMemAllocAsync real = CU_REAL(cuMemAllocAsync);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	ALLOC(bytes, real(dptr, bytes, s), dptr);
 }
 
@@ -213,7 +210,7 @@ cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytes, CUstream s)
 {
 	tg_pfn_cuMemAllocAsync_ptsz real = CU_REAL(cuMemAllocAsync_ptsz);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	ALLOC(bytes, real(dptr, bytes, s), dptr);
 }
 
@@ -223,7 +220,7 @@ cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool,
 {
 	tg_pfn_cuMemAllocFromPoolAsync real = CU_REAL(cuMemAllocFromPoolAsync);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	ALLOC(bytes, real(dptr, bytes, pool, s), dptr);
 }
 
@@ -234,7 +231,7 @@ cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytes,
 	tg_pfn_cuMemAllocFromPoolAsync_ptsz real =
 	    CU_REAL(cuMemAllocFromPoolAsync_ptsz);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	ALLOC(bytes, real(dptr, bytes, pool, s), dptr);
 }
 
@@ -249,7 +246,7 @@ cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width,
 	uint64_t want = (uint64_t)width * height, got;
 	CUresult rc;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	if (height != 0 && want / height != width)
 		return CUDA_ERROR_INVALID_VALUE;
 	if (reserve(want) != 0)
@@ -279,7 +276,7 @@ cuMemFree_v2(CUdeviceptr p)
 	tg_pfn_cuMemFree_v2 real = CU_REAL(cuMemFree_v2);
 	CUresult rc;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	if ((rc = real(p)) == CUDA_SUCCESS)
 		release(p);
 	return rc;
@@ -291,7 +288,7 @@ cuMemFreeAsync(CUdeviceptr p, CUstream s)
 	tg_pfn_cuMemFreeAsync real = CU_REAL(cuMemFreeAsync);
 	CUresult rc;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	if ((rc = real(p, s)) == CUDA_SUCCESS)
 		release(p);
 	return rc;
@@ -303,7 +300,7 @@ cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s)
 	tg_pfn_cuMemFreeAsync_ptsz real = CU_REAL(cuMemFreeAsync_ptsz);
 	CUresult rc;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	if ((rc = real(p, s)) == CUDA_SUCCESS)
 		release(p);
 	return rc;
@@ -320,7 +317,7 @@ cuMemCreate(CUmemGenericAllocationHandle *h, size_t size,
 	tg_pfn_cuMemCreate real = CU_REAL(cuMemCreate);
 	CUresult rc;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	if (prop == NULL || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE)
 		return real(h, size, prop, flags);
 	if (reserve(size) != 0)
@@ -336,7 +333,7 @@ cuMemRelease(CUmemGenericAllocationHandle h)
 	tg_pfn_cuMemRelease real = CU_REAL(cuMemRelease);
 	CUresult rc;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	if ((rc = real(h)) == CUDA_SUCCESS)
 		release(HANDLE_KEY(h));
 	return rc;
@@ -349,7 +346,7 @@ cuMemGetInfo_v2(size_t *freeb, size_t *total)
 	uint64_t cap = cu_verdict_mem_cap(), used;
 	CUresult rc;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	if ((rc = real(freeb, total)) != CUDA_SUCCESS || cap == 0)
 		return rc;
 	used = cu_mem_in_use();

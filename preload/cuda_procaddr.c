@@ -28,8 +28,7 @@ cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion,
 	tg_pfn_cuGetProcAddress real = CU_REAL(cuGetProcAddress);
 	CUresult rc;
 
-	if (real == NULL)
-		return CUDA_ERROR_NOT_INITIALIZED;
+	CU_NOT_INIT(real);
 	if ((rc = real(symbol, pfn, cudaVersion, flags)) == CUDA_SUCCESS)
 		map_answer(symbol, pfn, cudaVersion, flags);
 	return rc;
@@ -42,8 +41,7 @@ cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion,
 	tg_pfn_cuGetProcAddress_v2 real = CU_REAL(cuGetProcAddress_v2);
 	CUresult rc;
 
-	if (real == NULL)
-		return CUDA_ERROR_NOT_INITIALIZED;
+	CU_NOT_INIT(real);
 	rc = real(symbol, pfn, cudaVersion, flags, symbolStatus);
 	if (rc == CUDA_SUCCESS)
 		map_answer(symbol, pfn, cudaVersion, flags);

@@ -97,13 +97,20 @@ driver_sym(int i)
 	return p;
 }
 
+/* Rows the loaded driver does not have (an older driver): asked once. */
+static _Atomic uint8_t absent[TG_FN_COUNT];
+
 void *
 cu_real_find(int i)
 {
 	void *p = atomic_load_explicit(&cu_real[i], memory_order_acquire);
 
-	if (p == NULL && (p = driver_sym(i)) != NULL)
+	if (p != NULL || atomic_load_explicit(&absent[i], memory_order_relaxed))
+		return p;
+	if ((p = driver_sym(i)) != NULL)
 		atomic_store_explicit(&cu_real[i], p, memory_order_release);
+	else if (driver_handle() != NULL)
+		atomic_store_explicit(&absent[i], 1, memory_order_relaxed);
 	return p;
 }
 

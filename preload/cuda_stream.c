@@ -6,9 +6,6 @@
  */
 #include "cushim.h"
 
-#define NOT_INIT(real) do { if ((real) == NULL) \
-	return CUDA_ERROR_NOT_INITIALIZED; } while (0)
-
 /* Begin: the stream's open batch is closed before the capture starts.
  * If the driver refuses the capture, the stream is not capturing. */
 #define BEGIN(name, pt, params, args) \
@@ -17,7 +14,7 @@ CUresult name params \
 	tg_pfn_##name real = CU_REAL(name); \
 	CUresult rc; \
  \
-	NOT_INIT(real); \
+	CU_NOT_INIT(real); \
 	cu_busy_capture_begin(hStream, pt); \
 	if ((rc = real args) != CUDA_SUCCESS) \
 		cu_busy_capture_end(hStream, pt); \
@@ -39,7 +36,7 @@ cuStreamEndCapture(CUstream hStream, CUgraph *phGraph)
 	tg_pfn_cuStreamEndCapture real = CU_REAL(cuStreamEndCapture);
 	CUresult rc;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	rc = real(hStream, phGraph);
 	cu_busy_capture_end(hStream, 0);
 	return rc;
@@ -51,7 +48,7 @@ cuStreamEndCapture_ptsz(CUstream hStream, CUgraph *phGraph)
 	tg_pfn_cuStreamEndCapture_ptsz real = CU_REAL(cuStreamEndCapture_ptsz);
 	CUresult rc;
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	rc = real(hStream, phGraph);
 	cu_busy_capture_end(hStream, 1);
 	return rc;
@@ -62,7 +59,7 @@ cuStreamDestroy(CUstream hStream)
 {
 	tg_pfn_cuStreamDestroy real = CU_REAL(cuStreamDestroy);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	cu_busy_stream_gone(hStream);
 	return real(hStream);
 }
@@ -72,7 +69,7 @@ cuStreamDestroy_v2(CUstream hStream)
 {
 	tg_pfn_cuStreamDestroy_v2 real = CU_REAL(cuStreamDestroy_v2);
 
-	NOT_INIT(real);
+	CU_NOT_INIT(real);
 	cu_busy_stream_gone(hStream);
 	return real(hStream);
 }

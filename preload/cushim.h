@@ -57,6 +57,10 @@ cu_real_get(int i)
 	return CU_LIKELY(p != NULL) ? p : cu_real_find(i);
 }
 
+/* In a wrapper: no driver loaded yet. */
+#define CU_NOT_INIT(real) do { if ((real) == NULL) \
+	return CUDA_ERROR_NOT_INITIALIZED; } while (0)
+
 /* Our wrapper of function i (exported symbol), or NULL when we do not
  * hook it. */
 void *cu_wrapper(int i);
@@ -100,13 +104,19 @@ struct cu_thread {
 	CUstream stream;
 	int ptsz;
 	struct cu_stream *s;
+	/* Streams this thread launched on lately, valid while recent_epoch
+	 * == cu_epoch: a program that cycles over a few streams refills the
+	 * cache from here without a slow path (cuda_launch.c). */
+	uint64_t recent_epoch;
+	struct { CUstream h; int ptsz; struct cu_stream *s; } recent[4];
+	unsigned recent_next;
 	/* Written by this thread only (relaxed stores); read by the GPU
 	 * thread (relaxed loads). */
 	_Atomic uint64_t launches;       /* kernels that ran */
 	_Atomic uint64_t graph_launches;
 	/* The slot table's bookkeeping (cuda_threads.c). */
 	int slot;
-} __attribute__((aligned(64))); /* one cache line each */
+} __attribute__((aligned(64))); /* no cache line shared */
 
 extern __thread struct cu_thread *cu_self
     __attribute__((tls_model("initial-exec")));
@@ -152,7 +162,7 @@ void cu_acct_publish(void);
 /* A fork child is detected (its first CUDA slow path, or the atfork
  * handler) and forgets the parent's GPU state. */
 void cu_fork_check(void);
-void cu_atfork_child(void);
+void cu_atfork_child(void) __attribute__((weak));
 
 /* Contexts (cuda_ctx.c): the device slot of ctx, -1 when unknown. */
 int cu_ctx_slot(CUcontext ctx);
