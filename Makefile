@@ -57,11 +57,12 @@ $(B)/libtgcli.a: $(filter-out %/main.o,$(CLI_OBJ))
 
 # The shim: libc, plus what the LLM usage parser needs (jansson for the
 # JSON, the Content-Encoding decoders); no sqlite in other people's
-# processes. The version script exports the hooks and nothing else.
+# processes. The version script exports the hooks and nothing else; -z defs:
+# a symbol nothing here defines (a libm call) fails the build, not the host.
 SHIM_LIBS := $(shell pkg-config --libs jansson 2>/dev/null) $(DECODE_LIBS)
 $(B)/libtollgate.so: $(SHIM_OBJ) $(B)/libtg.a preload/exports.map
 	$(CC) -shared -o $@ $(SHIM_OBJ) $(B)/libtg.a -Wl,--version-script=preload/exports.map \
-	    -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete $(SHIM_LIBS) -ldl -lpthread
+	    -Wl,-z,defs -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete $(SHIM_LIBS) -ldl -lpthread
 
 $(B)/tollgated: $(B)/obj/ctl/daemon/main.o $(B)/libtgd.a $(B)/libtg.a
 	$(CC) -o $@ $^ $(PKG_LIBS) -lpthread -lm
