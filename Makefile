@@ -77,7 +77,7 @@ $(B)/tests/%: tests/unit/%.c $(TEST_LIBS)
 
 $(B)/tests/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< -ldl -lpthread
+	$(CC) $(CFLAGS) -MMD -MP -MF $@.d -o $@ $< -ldl -lpthread
 
 $(B)/tools/%: tools/%.c $(B)/libtg.a
 	@mkdir -p $(dir $@)

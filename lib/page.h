@@ -63,7 +63,9 @@ struct tg_page_gpu {
 	uint64_t busy_ns;  /* kernels running, union over its streams */
 	uint64_t held_ns;  /* closed holds: context created .. last destroyed */
 	int64_t held_since_ns; /* CLOCK_MONOTONIC start of the hold in
-	                        * progress; 0: not held now */
+	                        * progress; 0: not held now. When a hold
+	                        * closes, this is cleared BEFORE its length
+	                        * is added to held_ns (never counted twice) */
 	uint64_t mem_bytes;      /* device memory in use now */
 	uint64_t mem_peak_bytes; /* its high-water mark */
 };

@@ -41,8 +41,12 @@
 
 enum policy_kind {
 	POLICY_K_BUDGET, POLICY_K_TOKEN_QUOTA, POLICY_K_RATE, POLICY_K_PAUSE,
-	POLICY_K_SANDBOX, POLICY_K_REQUIRE_TAGS,
+	POLICY_K_SANDBOX, POLICY_K_REQUIRE_TAGS, POLICY_K_GPU_LIMIT,
 };
+
+/* gpu_limit: a mem_cap is at most this many bytes (1024 TiB). */
+#define POLICY_GPU_MEM_MAX (1ULL << 50)
+#define POLICY_GPU_LPS_MAX 1000000000LL
 
 enum policy_period { POLICY_DAY, POLICY_WEEK, POLICY_MONTH, POLICY_TOTAL };
 
@@ -110,6 +114,10 @@ struct policy_rule {
 	/* require_tags */
 	int nreq;
 	uint8_t req[POLICY_MAX_REQ];    /* tag key slots */
+	/* gpu_limit (0: not set): device memory the process may hold, all
+	 * its devices together; kernel launches per second */
+	uint64_t mem_cap;
+	int64_t launches_per_sec;
 };
 
 struct policy {
@@ -162,6 +170,7 @@ typedef void (*policy_usage_fn)(void *arg, int rule, int64_t from,
 #define POLICY_HAS_CONC   0x10
 #define POLICY_IDLE       0x20  /* window rule outside its window */
 #define POLICY_MISSING    0x40  /* require_tags: keys missing */
+#define POLICY_HAS_GPU    0x80  /* gpu_limit: its limits (in the rule) */
 
 struct policy_rule_state {
 	int rule;
@@ -266,6 +275,11 @@ char *policy_show(const struct policy *);
  * down); "-" for 0. */
 void policy_fmt_time(const struct policy *, int64_t ns, char *buf,
     size_t len);
+
+/* Bytes → "8GiB" (the largest binary unit that divides it exactly:
+ * KiB, MiB, GiB, TiB), else the plain number "4097"; parses back to the
+ * same value as a gpu_limit mem_cap. */
+void policy_fmt_bytes(uint64_t v, char *buf, size_t len);
 
 /* nano-USD → shortest exact decimal with at least 2 decimals. */
 void policy_fmt_usd(tg_nano_usd v, char *buf, size_t len);

@@ -322,6 +322,9 @@ matches(const struct policy_ctx *x, const struct policy_rule *r)
 {
 	if (r->untagged >= 0 && r->untagged == x->tagged)
 		return 0;
+	/* a GPU limit says nothing about LLM requests */
+	if (r->kind == POLICY_K_GPU_LIMIT && x->in->kind != POLICY_GPU)
+		return 0;
 	for (int i = 0; i < r->nsel; i++) {
 		const struct policy_sel *s = &r->sel[i];
 		const char *v = field_value(x, s);

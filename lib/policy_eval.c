@@ -185,6 +185,10 @@ eval_rule(struct policy_ctx *x, int i, policy_usage_fn fn, void *arg,
 	case POLICY_K_REQUIRE_TAGS:
 		eval_require(x, r, st);
 		break;
+	case POLICY_K_GPU_LIMIT:
+		/* allows; its limits go on the verdict page (the daemon) */
+		st->flags |= POLICY_HAS_GPU;
+		break;
 	}
 }
 
@@ -295,7 +299,7 @@ const char *
 policy_kind_name(enum policy_kind k)
 {
 	static const char *const n[] = { "budget", "token_quota", "rate",
-	    "pause", "sandbox", "require_tags" };
+	    "pause", "sandbox", "require_tags", "gpu_limit" };
 
-	return (unsigned)k < 6 ? n[k] : "?";
+	return (unsigned)k < 7 ? n[k] : "?";
 }

@@ -92,6 +92,50 @@ pf_get_count(struct pctx *c, const char *path, json_t *v, int64_t max,
 }
 
 
+/* "512MiB" → 536870912; 0 when the text is not digits and an optional
+ * binary unit, or the value passes max. */
+static uint64_t
+bytes_text(const char *s, uint64_t max)
+{
+	static const char *const units[] = { "", "KiB", "MiB", "GiB", "TiB" };
+	size_t nd = strspn(s, "0123456789");
+	uint64_t n = 0;
+
+	if (nd == 0 || nd > 16)         /* 10^16 > 2^50: bounded below */
+		return 0;
+	for (size_t i = 0; i < nd; i++)
+		n = n * 10 + (uint64_t)(s[i] - '0');
+	for (int u = 0; u < 5; u++) {
+		if (strcmp(s + nd, units[u]) != 0)
+			continue;
+		/* n < 10^16 < 2^54: shifting by 10u checked against max */
+		if (n > (max >> (10 * u)))
+			return 0;
+		return n << (10 * u);
+	}
+	return 0;
+}
+
+int
+pf_get_bytes(struct pctx *c, const char *path, json_t *v, uint64_t max,
+    uint64_t *out)
+{
+	uint64_t n = 0;
+
+	if (json_is_integer(v) && json_integer_value(v) > 0 &&
+	    (uint64_t)json_integer_value(v) <= max)
+		n = (uint64_t)json_integer_value(v);
+	else if (json_is_string(v))
+		n = bytes_text(json_string_value(v), max);
+	if (n == 0)
+		return pf_fail(c, path, "expected a positive integer of bytes "
+		    "or a string like \"512MiB\" or \"8GiB\" (units KiB, MiB, "
+		    "GiB, TiB), at most %llu", (unsigned long long)max);
+	*out = n;
+	return 0;
+}
+
+
 /* One of names[] → its index. */
 int
 pf_get_enum(struct pctx *c, const char *path, json_t *v,

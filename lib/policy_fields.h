@@ -30,6 +30,10 @@ int pf_ident_ok(const char *s);
 int pf_get_usd(struct pctx *c, const char *path, json_t *v, tg_nano_usd *out);
 int pf_get_count(struct pctx *c, const char *path, json_t *v, int64_t max,
     int64_t *out);
+/* Bytes: a positive JSON integer or a string "N" / "N<unit>" with a binary
+ * unit KiB, MiB, GiB or TiB; at most max. */
+int pf_get_bytes(struct pctx *c, const char *path, json_t *v, uint64_t max,
+    uint64_t *out);
 int pf_get_enum(struct pctx *c, const char *path, json_t *v,
     const char *const *names, int *out);
 int pf_get_bool(struct pctx *c, const char *path, json_t *v, int *out);

@@ -315,9 +315,32 @@ parse_require(struct pctx *c, const char *path, json_t *o,
 	return 0;
 }
 
+/* What a GPU process may use; never refuses a request itself: the daemon
+ * puts the lowest of the matching rules on each process's verdict page. */
+static int
+parse_gpu(struct pctx *c, const char *path, json_t *o, struct policy_rule *r)
+{
+	char sub[200];
+	json_t *v;
+
+	r->action = POLICY_A_REPORT;
+	if ((v = json_object_get(o, "mem_cap")) != NULL &&
+	    pf_get_bytes(c, SUB("mem_cap"), v, POLICY_GPU_MEM_MAX,
+	    &r->mem_cap) < 0)
+		return -1;
+	if ((v = json_object_get(o, "launches_per_sec")) != NULL &&
+	    pf_get_count(c, SUB("launches_per_sec"), v, POLICY_GPU_LPS_MAX,
+	    &r->launches_per_sec) < 0)
+		return -1;
+	if (!r->mem_cap && !r->launches_per_sec)
+		return pf_fail(c, SUB("mem_cap"), "expected at least one of "
+		    "mem_cap, launches_per_sec");
+	return 0;
+}
+
 /* Keys each kind accepts besides name, kind, match, fail. */
 static const char *const kind_names[] = { "budget", "token_quota", "rate",
-    "pause", "sandbox", "require_tags", NULL };
+    "pause", "sandbox", "require_tags", "gpu_limit", NULL };
 static const char *const kind_keys[][8] = {
 	{ "period", "limit_usd", "soft_usd", NULL },
 	{ "max_tokens", "window", NULL },
@@ -326,6 +349,7 @@ static const char *const kind_keys[][8] = {
 	{ "window", "llm", "freeze", NULL },
 	{ "period", "limit_usd", "action", "grace_seconds", NULL },
 	{ "tags", "action", NULL },
+	{ "mem_cap", "launches_per_sec", NULL },
 };
 
 static int
@@ -394,6 +418,8 @@ parse_rule(struct pctx *c, json_t *o, int idx)
 		return parse_pause(c, path, o, r);
 	case POLICY_K_REQUIRE_TAGS:
 		return parse_require(c, path, o, r);
+	case POLICY_K_GPU_LIMIT:
+		return parse_gpu(c, path, o, r);
 	}
 	return pf_fail(c, path, "unknown kind");
 }

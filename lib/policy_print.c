@@ -33,6 +33,20 @@ policy_fmt_usd(tg_nano_usd v, char *buf, size_t len)
 }
 
 void
+policy_fmt_bytes(uint64_t v, char *buf, size_t len)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+	int u = -1;
+
+	while (u < 3 && v >= 1024 && v % 1024 == 0) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%llu%s", (unsigned long long)v,
+	    u < 0 ? "" : units[u]);
+}
+
+void
 policy_fmt_time(const struct policy *p, int64_t ns, char *buf, size_t len)
 {
 	int64_t t, day, sod, y;
@@ -114,6 +128,22 @@ match_json(const struct policy *p, const struct policy_rule *r)
 	return m;
 }
 
+/* mem_cap as "8GiB" when a unit divides it, else a plain integer. */
+static void
+gpu_json(const struct policy_rule *r, json_t *o)
+{
+	char buf[32];
+
+	if (r->mem_cap) {
+		policy_fmt_bytes(r->mem_cap, buf, sizeof(buf));
+		json_object_set_new(o, "mem_cap", r->mem_cap % 1024 ?
+		    json_integer((json_int_t)r->mem_cap) : json_string(buf));
+	}
+	if (r->launches_per_sec)
+		json_object_set_new(o, "launches_per_sec",
+		    json_integer(r->launches_per_sec));
+}
+
 static void
 kind_json(const struct policy *p, const struct policy_rule *r, json_t *o)
 {
@@ -168,6 +198,9 @@ kind_json(const struct policy *p, const struct policy_rule *r, json_t *o)
 		    r->action == POLICY_A_DENY ? "deny" : "report"));
 		break;
 	}
+	case POLICY_K_GPU_LIMIT:
+		gpu_json(r, o);
+		break;
 	}
 }
 
@@ -276,6 +309,24 @@ reason_rate(const struct policy_rule *r, const struct policy_rule_state *st,
 		snprintf(buf, len, "over %lld %s: refused", (long long)lim, what);
 }
 
+/* "GPU memory capped at 8GiB, 100 launches/s": what the page carries */
+static void
+gpu_text(const struct policy_rule *r, char *buf, size_t len)
+{
+	char cap[32] = "";
+
+	if (r->mem_cap)
+		policy_fmt_bytes(r->mem_cap, cap, sizeof(cap));
+	if (r->mem_cap && r->launches_per_sec)
+		snprintf(buf, len, "GPU memory capped at %s, %lld launches/s",
+		    cap, (long long)r->launches_per_sec);
+	else if (r->mem_cap)
+		snprintf(buf, len, "GPU memory capped at %s", cap);
+	else
+		snprintf(buf, len, "GPU launches throttled to %lld/s",
+		    (long long)r->launches_per_sec);
+}
+
 void
 policy_reason(const struct policy *p, const struct policy_input *in,
     const struct policy_rule_state *st, struct policy_decision *d)
@@ -314,6 +365,9 @@ policy_reason(const struct policy *p, const struct policy_input *in,
 		snprintf(buf, len, "%s %s", st->flags & POLICY_IDLE ?
 		    "outside the pause window" : st->verdict == POLICY_PAUSE ?
 		    "paused during" : "LLM requests refused during", w);
+		break;
+	case POLICY_K_GPU_LIMIT:
+		gpu_text(r, buf, len);
 		break;
 	case POLICY_K_REQUIRE_TAGS:
 		missing_text(p, r, st->missing, miss, sizeof(miss));
@@ -364,6 +418,13 @@ amounts(FILE *f, const struct policy *p, const struct policy_rule_state *st)
 		missing_text(p, r, st->missing, buf, sizeof(buf));
 		fprintf(f, " missing=%s", buf);
 	}
+	if ((st->flags & POLICY_HAS_GPU) && r->mem_cap) {
+		policy_fmt_bytes(r->mem_cap, buf, sizeof(buf));
+		fprintf(f, " mem_cap=%s", buf);
+	}
+	if ((st->flags & POLICY_HAS_GPU) && r->launches_per_sec)
+		fprintf(f, " launches_per_sec=%lld",
+		    (long long)r->launches_per_sec);
 }
 
 static void
@@ -481,6 +542,12 @@ state_json(const struct policy *p, const struct policy_rule_state *st)
 		missing_text(p, r, st->missing, buf, sizeof(buf));
 		json_object_set_new(o, "missing", json_string(buf));
 	}
+	if ((st->flags & POLICY_HAS_GPU) && r->mem_cap)
+		json_object_set_new(o, "mem_cap_bytes",
+		    json_integer((json_int_t)r->mem_cap));
+	if ((st->flags & POLICY_HAS_GPU) && r->launches_per_sec)
+		json_object_set_new(o, "launches_per_sec",
+		    json_integer(r->launches_per_sec));
 	return o;
 }
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -34,7 +35,7 @@ struct price_ent {
 
 struct gpu_ent {
 	char *name;
-	tg_pico_usd pico_per_sec;
+	tg_pico_usd pico_per_hour; /* exact: usd_per_hour × 10^12 */
 };
 
 struct tg_prices {
@@ -196,7 +197,7 @@ put_gpu(struct tg_prices *t, const char *name, tg_pico_usd v)
 	e = t->ngpus ? bsearch(&probe, t->gpus, t->ngpus, sizeof(*t->gpus),
 	    gpu_cmp) : NULL;
 	if (e) {
-		e->pico_per_sec = v;
+		e->pico_per_hour = v;
 		return 0;
 	}
 	ng = realloc(t->gpus, (t->ngpus + 1) * sizeof(*ng));
@@ -205,7 +206,7 @@ put_gpu(struct tg_prices *t, const char *name, tg_pico_usd v)
 	t->gpus = ng;
 	if ((ng[t->ngpus].name = strdup(name)) == NULL)
 		return -1;
-	ng[t->ngpus].pico_per_sec = v;
+	ng[t->ngpus].pico_per_hour = v;
 	t->ngpus++;
 	qsort(t->gpus, t->ngpus, sizeof(*t->gpus), gpu_cmp);
 	return 0;
@@ -304,8 +305,10 @@ apply_gpus(struct tg_prices *t, const char *file, json_t *gpus, char *err,
 		return -1;
 	json_object_foreach(gpus, k, g) {
 		usd = json_number_value(json_object_get(g, "usd_per_hour"));
-		/* $/hour → pico-USD/second, rounded to nearest. */
-		if (put_gpu(t, k, llround(usd * 1e12 / 3600.0)) == -1) {
+		/* $/hour → pico-USD/hour: exact for the cents and fractions
+		 * of cents prices are written in (a per-second price would
+		 * round 2.99/3600 and bill an hour 2 nano-USD off). */
+		if (put_gpu(t, k, llround(usd * 1e12)) == -1) {
 			tg_seterr(err, errlen, "%s: out of memory", file);
 			return -1;
 		}
@@ -486,7 +489,7 @@ tg_prices_find(const struct tg_prices *t, const char *provider,
 }
 
 const tg_pico_usd *
-tg_prices_gpu(const struct tg_prices *t, const char *gpu)
+tg_prices_gpu_hourly(const struct tg_prices *t, const char *gpu)
 {
 	struct gpu_ent probe = { (char *)gpu, 0 }, *e;
 
@@ -494,5 +497,45 @@ tg_prices_gpu(const struct tg_prices *t, const char *gpu)
 		return NULL;
 	e = t->ngpus ? bsearch(&probe, t->gpus, t->ngpus, sizeof(*t->gpus),
 	    gpu_cmp) : NULL;
-	return e ? &e->pico_per_sec : NULL;
+	return e ? &e->pico_per_hour : NULL;
+}
+
+static int
+word_char(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z');
+}
+
+/* key occurs in name with no letter or digit right before or after it. */
+static int
+has_token(const char *name, const char *key)
+{
+	size_t n = strlen(name), k = strlen(key);
+
+	for (size_t i = 0; k > 0 && i + k <= n; i++)
+		if (strncasecmp(name + i, key, k) == 0 &&
+		    (i == 0 || !word_char(name[i - 1])) &&
+		    !word_char(name[i + k]))
+			return 1;
+	return 0;
+}
+
+const char *
+tg_prices_gpu_key(const struct tg_prices *t, const char *device)
+{
+	const char *best = NULL;
+	size_t blen = 0;
+
+	if (t == NULL || device == NULL)
+		return NULL;
+	for (size_t i = 0; i < t->ngpus; i++) {
+		size_t k = strlen(t->gpus[i].name);
+
+		if (k > blen && has_token(device, t->gpus[i].name)) {
+			best = t->gpus[i].name;
+			blen = k;
+		}
+	}
+	return best;
 }

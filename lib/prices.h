@@ -41,8 +41,16 @@ size_t tg_prices_count(const struct tg_prices *t);
 
 const struct tg_price *tg_prices_find(const struct tg_prices *t,
     const char *provider, const char *model);
-/* GPU hourly price in pico-USD per second, or NULL. */
-const tg_pico_usd *tg_prices_gpu(const struct tg_prices *t, const char *gpu);
+/* GPU hourly price of the table key gpu ("H100") in pico-USD per hour
+ * (usd_per_hour × 10^12, exact), or NULL. */
+const tg_pico_usd *tg_prices_gpu_hourly(const struct tg_prices *t,
+    const char *gpu);
+/* The table's GPU key a device name names ("NVIDIA H100 80GB HBM3" →
+ * "H100", "NVIDIA A100-SXM4-80GB" → "A100"): a key found in the name as a
+ * whole token (no letter or digit right before or after it; ASCII case
+ * ignored), the longest when several are; NULL when none. The pointer
+ * lives as long as the table. */
+const char *tg_prices_gpu_key(const struct tg_prices *t, const char *device);
 
 /* Cost of an LLM record: uncached input, cached, cache writes and output
  * each × their price, summed in pico-USD, rounded once to nano-USD.

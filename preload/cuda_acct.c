@@ -241,8 +241,12 @@ publish_dev(struct tg_page_gpu *p, const struct dev *d, int i,
 		__atomic_store_n(&p->used, 1, __ATOMIC_RELEASE);
 	}
 	STORE(p->busy_ns, minus(d->busy_ns, ac.base.busy[i]));
-	STORE(p->held_ns, (uint64_t)(closed > 0 ? closed : 0));
+	/* A hold that closed: its start goes first, then its length joins
+	 * held_ns; a reader in between sees too little for a moment, never
+	 * the hold twice. */
 	STORE(p->held_since_ns, since);
+	__atomic_store_n(&p->held_ns, (uint64_t)(closed > 0 ? closed : 0),
+	    __ATOMIC_RELEASE);
 	STORE(p->mem_bytes, d->mem);
 	STORE(p->mem_peak_bytes, d->page_peak);
 	*busy += minus(d->busy_ns, ac.base.busy[i]);

@@ -8,6 +8,25 @@
 
 void *_Atomic cu_real[TG_FN_COUNT];
 
+/* The real dlsym, from dlvsym — never _dl_sym or __libc_dlsym: the newest
+ * version first (GLIBC_2.34, when libdl moved into libc), then the x86_64
+ * base version. */
+__attribute__((visibility("hidden"))) void *(*cu_dlsym_real)(void *,
+    const char *);
+
+void
+cu_dlsym_init(void)
+{
+	void *p;
+
+	if (__atomic_load_n(&cu_dlsym_real, __ATOMIC_ACQUIRE))
+		return;
+	if ((p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34")) == NULL)
+		p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
+	__atomic_store_n(&cu_dlsym_real, (void *(*)(void *, const char *))p,
+	    __ATOMIC_RELEASE);
+}
+
 
 static const struct cu_row {
 	const char *sym, *base;

@@ -5,7 +5,7 @@
  *   cuda_real.c     the driver's own functions, by TG_FN_* index;
  *                   wrappers answer CUDA_ERROR_NOT_INITIALIZED until one
  *                   is found
- *   cuda_dlsym.c    the dlsym override (tail call into the real one)
+ *   hook_dlsym.c    the dlsym override (tail call into the real one)
  *   cuda_procaddr.c cuGetProcAddress(_v2): the real answer mapped to our
  *                   wrapper of the same function and version
  *   cuda_launch.c   the launch wrappers: count, verdict, busy sampling
@@ -79,7 +79,7 @@ void *cu_real_adopt(void *p);
 int cu_row_for(const char *base, int version, int per_thread);
 void *cu_real_adopt_row(int row, void *p);
 
-/* The real dlsym (cuda_dlsym.c), found by cu_dlsym_init: our own lookups
+/* The real dlsym (cuda_real.c), found by cu_dlsym_init: our own lookups
  * of cu* names go to it, never through the override. */
 extern void *(*cu_dlsym_real)(void *, const char *);
 void cu_dlsym_init(void);

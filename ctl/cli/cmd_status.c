@@ -2,7 +2,8 @@
  * cmd_status.c — `tollctl status`: the daemon's health document
  * (TG_MSG_STATUS) plus the protocol versions of both sides, and the active
  * policy's rules as a table (RULE KIND USED LIMIT LEFT RESETS; a rate
- * rule gets one row per limit).
+ * rule gets one row per limit; a gpu_limit its memory cap and launch
+ * rate as LIMIT).
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -10,7 +11,9 @@
 
 #include "cli.h"
 #include "jsonpp.h"
+#include "gpus_text.h"
 #include "jsonview.h"
+#include "policy.h"
 #include "proto.h"
 #include "util.h"
 
@@ -140,6 +143,26 @@ count(char *buf, json_t *r, const char *key, const char *unit)
 		    *unit ? " " : "", unit);
 }
 
+/* "mem 8GiB, 100 launches/s": what a gpu_limit puts on the pages. */
+static void
+gpu_limit(char *buf, json_t *r)
+{
+	json_t *cap = json_object_get(r, "mem_cap_bytes");
+	json_t *lps = json_object_get(r, "launches_per_sec");
+	char b[32] = "";
+
+	if (cap)
+		policy_fmt_bytes((uint64_t)json_integer_value(cap), b, sizeof(b));
+	if (cap && lps)
+		snprintf(buf, CELL, "mem %s, %lld launches/s", b,
+		    (long long)json_integer_value(lps));
+	else if (cap)
+		snprintf(buf, CELL, "mem %s", b);
+	else if (lps)
+		snprintf(buf, CELL, "%lld launches/s",
+		    (long long)json_integer_value(lps));
+}
+
 /* One row per limit a rate rule sets. */
 static void
 rate_rows(struct table *t, json_t *r, const char *name)
@@ -189,7 +212,8 @@ rule_row(struct table *t, json_t *r)
 		count(used, r, "tokens", "");
 		count(lim, r, "max_tokens", "");
 		count(left, r, "tokens_left", "");
-	}
+	} else if (strcmp(kind, "gpu_limit") == 0)
+		gpu_limit(lim, r);
 	if (json_is_boolean(active) && strcmp(used, "-") == 0)
 		snprintf(used, CELL, "%s", json_is_true(active) ? "active" :
 		    "idle");
@@ -237,6 +261,7 @@ write_text(FILE *f, json_t *doc)
 
 	if (rules)
 		json_object_del(pol, "rules");
+	gpus_text(doc);
 	rc = jsonview_write(f, doc);
 	if (rules)
 		write_rules(f, rules);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "gpus_text.h"
 #include "jsonpp.h"
 #include "jsonview.h"
 #include "proto.h"
@@ -88,6 +89,7 @@ snapshot(struct cli *cli, int fmt, int clear)
 		strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
 		printf("%stollgate top  %s  %s%s\n", clear ? "\033[H\033[2J" : "",
 		    stamp, cli->socket, clear ? "  (q quits)" : "");
+		gpus_text(doc);
 		rc = jsonview_write(stdout, doc);
 	}
 	json_decref(doc);

@@ -39,7 +39,7 @@
 #define TGD_COST_MAX 1000000000000000LL
 
 enum ev_kind { EV_LISTEN, EV_CONN, EV_PIDFD, EV_SIGNAL, EV_LEDGER, EV_TIMER,
-	EV_ORPHAN, EV_POLICY_TIMER };
+	EV_ORPHAN, EV_POLICY_TIMER, EV_GPU_TIMER };
 
 struct evsrc {
 	int kind;
@@ -133,12 +133,14 @@ struct tgd {
 	char http[80];            /* "off" or "ADDR:PORT" */
 	int audit;
 	int retention_days;
+	int gpu_interval;          /* --gpu-interval seconds */
 	/* event sources */
 	int epfd;
 	int lfd;
 	int sigfd;
 	int timerfd;
-	struct evsrc ev_listen, ev_signal, ev_ledger, ev_timer;
+	int gtimerfd;              /* CLOCK_MONOTONIC, every gpu_interval */
+	struct evsrc ev_listen, ev_signal, ev_ledger, ev_timer, ev_gtimer;
 	/* state */
 	struct tg_prices *prices;  /* may be NULL: everything unpriced */
 	struct ledger *wlg;        /* the writer thread's */
@@ -237,6 +239,10 @@ void record_client(struct tgd *d, struct conn *c, uint16_t version,
 void record_refused(struct tgd *d, struct proc *p, const struct tg_admit *a,
     const char *tags, const struct tg_verdict *v);
 void record_expired(struct tgd *d, struct proc *p, const struct resv *r);
+/* A GPU record of p's (gpu_settle.c): r holds the numbers, model and
+ * endpoint; kind, source, provider, identity, tags, run, id and price
+ * are set here. */
+void record_gpu(struct tgd *d, struct proc *p, struct tg_record *r);
 void record_collect(struct tgd *d);
 void record_drain(struct tgd *d); /* at exit: flush, collect */
 /* Wait (bounded) until every record handed to the writer is committed and

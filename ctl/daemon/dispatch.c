@@ -316,6 +316,10 @@ static void
 run_settle(struct tgd *d, struct run *r)
 {
 	run_drain(d, r);
+	/* GPU use of its processes still running counts in its summary */
+	for (struct proc *p = d->procs_all; p; p = p->all_next)
+		if (p->run == r)
+			gpu_settle_proc(d, p, 0);
 	orphan_settle_run(d, r);
 }
 
@@ -534,6 +538,7 @@ dispatch_proc_died(struct tgd *d, struct conn *c)
 	p->dead = 1;
 	log_debug("%s: pid %d exited with %zu reservations", __func__,
 	    (int)c->peer.pid, p->owner.n);
+	gpu_settle_proc(d, p, 1);       /* its page changes no more */
 	dispatch_expire(d, p);
 }
 
@@ -560,6 +565,9 @@ dispatch_conn_gone(struct tgd *d, struct conn *c)
 	if (p == NULL)
 		return;
 	c->proc = NULL;
+	/* the registration ends: its GPU use so far is recorded now (an
+	 * orphan keeps its reservations, not its pages) */
+	gpu_settle_proc(d, p, 1);
 	if (d->stop || p->dead || p->owner.n == 0) {
 		proc_destroy(d, p, 1);
 		return;

@@ -4,7 +4,11 @@
  *   tollgated [--policy FILE] [--socket PATH] [--state-dir DIR]
  *             [--http ADDR:PORT|off] [--audit] [--prices FILE]
  *             [--retention-days N] [--metric-labels a,b] [--metric-series N]
- *             [--fake-clock FILE] [--debug]
+ *             [--gpu-interval SECONDS] [--fake-clock FILE] [--debug]
+ *
+ * --gpu-interval (default 60, 1 to 3600): how often the GPU counters the
+ * shim keeps in each process's page become ledger records (gpu_settle.h);
+ * also when a process's registration ends and at shutdown.
  *
  * Runs in the foreground and logs to stderr. SIGHUP reloads the price
  * table and the policy (a bad policy is refused; the old one stays);
@@ -43,8 +47,11 @@ usage(void)
 	    "[--state-dir DIR] [--http ADDR:PORT|off]\n"
 	    "                 [--audit] [--prices FILE] [--retention-days N] "
 	    "[--metric-labels a,b]\n"
-	    "                 [--metric-series N] [--fake-clock FILE] "
-	    "[--debug]\n");
+	    "                 [--metric-series N] [--gpu-interval SECONDS] "
+	    "[--fake-clock FILE]\n"
+	    "                 [--debug]\n"
+	    "  --gpu-interval  seconds between GPU usage records of a running\n"
+	    "                  process (default 60, 1 to 3600)\n");
 	exit(1);
 }
 
@@ -83,6 +90,7 @@ parse_args(struct tgd *d, struct opts *o, int argc, char **argv)
 		{ "metric-series", required_argument, NULL, 'n' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "fake-clock", required_argument, NULL, 'F' },
+		{ "gpu-interval", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -105,6 +113,10 @@ parse_args(struct tgd *d, struct opts *o, int argc, char **argv)
 		    1000000); break;
 		case 'd': o->debug = 1; break;
 		case 'F': d->fake_clock = optarg; break;
+		case 'g':
+			d->gpu_interval = (int)num_arg("--gpu-interval", optarg,
+			    1, TGD_GPU_INTERVAL_MAX);
+			break;
 		default: usage();
 		}
 	}
@@ -273,6 +285,9 @@ setup_events(struct tgd *d)
 	ep_add(d, ledger_writer_fd(d->writer), &d->ev_ledger, EV_LEDGER);
 	ep_add(d, d->timerfd, &d->ev_timer, EV_TIMER);
 	ep_add(d, d->ptimerfd, &d->ev_ptimer, EV_POLICY_TIMER);
+	if (gpu_timer_init(d) == -1)
+		fatal("GPU timer");
+	ep_add(d, d->gtimerfd, &d->ev_gtimer, EV_GPU_TIMER);
 }
 
 static void
@@ -336,6 +351,9 @@ on_event(struct tgd *d, struct evsrc *src, uint32_t events, const char *pa)
 	case EV_POLICY_TIMER:
 		enforce_timer(d);
 		break;
+	case EV_GPU_TIMER:
+		gpu_timer(d);
+		break;
 	}
 }
 
@@ -371,6 +389,9 @@ shutdown_daemon(struct tgd *d, const struct stat *sock_st)
 	if (stat(d->socket_path, &st) == 0 && st.st_ino == sock_st->st_ino &&
 	    st.st_dev == sock_st->st_dev)
 		unlink(d->socket_path);
+	/* GPU use up to now: recorded before the last commit; the
+	 * connections closed below find nothing more to settle */
+	gpu_settle_all(d, 1);
 	record_drain(d);
 	enforce_exit(d);
 	control_close_all(d);
@@ -396,6 +417,7 @@ main(int argc, char **argv)
 
 	log_init("tollgated", 0);
 	d.retention_days = DEFAULT_RETENTION_DAYS;
+	d.gpu_interval = TGD_GPU_INTERVAL_DEFAULT;
 	parse_args(&d, &o, argc, argv);
 	log_init("tollgated", o.debug);
 	/* Every thread started from here on (ledger writer, HTTP) inherits

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "admit.h"
+#include "gpu_settle.h"
 #include "htab.h"
 #include "page.h"
 #include "proto.h"
@@ -55,6 +56,7 @@ struct proc {
 	struct rules_input ri;
 	struct tg_verdict_page *vpage;
 	struct tg_counters_page *cpage;
+	struct gpu_seen gpu;     /* what its GPU records counted so far */
 	/* settled sums (committed, inserted records) */
 	uint64_t requests;
 	uint64_t input_tokens;

@@ -104,23 +104,26 @@ record_make_id(struct tgd *d, uint8_t id[16])
 	memcpy(id + 8, &lo, 8);
 }
 
-/* GPU records: model names the GPU ("H100"); priced by held time. */
+/* GPU records: model names the GPU ("H100"); priced by held time:
+ * held seconds × the hourly price, rounded once, half up. */
 static int
 gpu_cost(struct tgd *d, struct ledger_entry *e)
 {
-	const tg_pico_usd *pps = d->prices ?
-	    tg_prices_gpu(d->prices, e->rec.model) : NULL;
-	__int128 pico_ns;
+	const tg_pico_usd *pph = d->prices ?
+	    tg_prices_gpu_hourly(d->prices, e->rec.model) : NULL;
+	/* pico-USD/h × ns = 1e-12 USD × 1e-9 s / 3600 s: nano-USD is
+	 * 1e-9 USD, so divide by 3600 × 1e12 */
+	const __int128 div = (__int128)3600 * 1000000000000LL;
+	__int128 v;
 
-	if (pps == NULL)
+	if (pph == NULL)
 		return 1;
-	/* < 2^63 × < 2^64: inside 127 bits. */
-	pico_ns = (__int128)*pps * (__int128)e->rec.gpu_held_ns;
-	/* pico-USD/s × ns = 1e-21 USD; nano-USD is 1e-9: / 1e12, half-up. */
-	pico_ns = (pico_ns + 500000000000LL) / 1000000000000LL;
-	if (pico_ns > TGD_COST_MAX || pico_ns < 0)
+	/* ≤ 1e18 (USD_PER_HOUR_MAX) × < 2^64: inside 127 bits. */
+	v = (__int128)*pph * (__int128)e->rec.gpu_held_ns;
+	v = (v + div / 2) / div;
+	if (v > TGD_COST_MAX || v < 0)
 		return -1;
-	e->cost_nano_usd = (tg_nano_usd)pico_ns;
+	e->cost_nano_usd = (tg_nano_usd)v;
 	return 0;
 }
 
@@ -444,6 +447,36 @@ record_expired(struct tgd *d, struct proc *p, const struct resv *r)
 		pd->e.unpriced = 1;
 	}
 	record_submit(d, pd, r->run);
+}
+
+void
+record_gpu(struct tgd *d, struct proc *p, struct tg_record *r)
+{
+	struct pending *pd = record_own(p, 0, "nvidia", r->model, r->endpoint);
+	struct tg_record *rec;
+
+	if (pd == NULL)
+		return;
+	rec = &pd->e.rec;
+	record_make_id(d, rec->id);
+	rec->kind = TG_KIND_GPU;
+	rec->gpu_launches = r->gpu_launches;
+	rec->gpu_busy_ns = r->gpu_busy_ns;
+	rec->gpu_held_ns = r->gpu_held_ns;
+	rec->gpu_mem_peak_bytes = r->gpu_mem_peak_bytes;
+	tg_strlcpy(rec->decision, "allow", sizeof(rec->decision));
+	/* gpu_settle.c bounds held time to TGD_GPU_NS_MAX; a price that
+	 * still takes it past TGD_COST_MAX is recorded at the bound,
+	 * flagged unpriced (as an expired reservation is) */
+	if (record_price(d, &pd->e) == -1) {
+		log_warnx("%s: pid %d: GPU cost of %llu ns on %s out of range; "
+		    "recorded at the bound, unpriced", __func__,
+		    (int)p->peer->pid, (unsigned long long)rec->gpu_held_ns,
+		    rec->model);
+		pd->e.cost_nano_usd = TGD_COST_MAX;
+		pd->e.unpriced = 1;
+	}
+	record_submit(d, pd, p->run);
 }
 
 static void

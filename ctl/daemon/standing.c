@@ -2,8 +2,11 @@
  * standing.c — standing verdicts: what each registered process and each
  * `tollctl run` should get now, whatever it asks next (enforce.c has the
  * admissions). For each, as if a GPU launch were asked now:
- *   - the verdict page: TG_RUN, TG_PAUSE or TG_DENY_ALL, and its flags
- *     (fail closed when unreachable, TOLLGATE_MODE=off refused);
+ *   - the verdict page: TG_RUN, TG_THROTTLE (arg: launches/s), TG_PAUSE
+ *     or TG_DENY_ALL and the rule behind it, the GPU memory cap and its
+ *     rule, and the flags (fail closed when unreachable, TOLLGATE_MODE=off
+ *     refused); a launch paused on the word is woken (FUTEX_WAKE) as soon
+ *     as the word or its argument changes;
  *   - freeze / thaw for a pause rule with "freeze";
  *   - terminate for a spent sandbox (jobs.h: SIGTERM, SIGKILL after the
  *     grace).
@@ -15,10 +18,13 @@
  * step wakes us as well.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -80,30 +86,107 @@ standing_flags(struct tgd *d, const struct proc *p,
 	return f;
 }
 
-static void
-page_set(struct proc *p, uint32_t word, uint32_t flags)
-{
-	struct tg_verdict_page *vp = p->vpage;
-
-	if (vp == NULL || (vp->verdict == word && vp->flags == flags))
-		return;
-	__atomic_store_n(&vp->flags, flags, __ATOMIC_RELAXED);
-	__atomic_store_n(&vp->arg, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&vp->verdict, word, __ATOMIC_RELEASE);
-	__atomic_add_fetch(&vp->seq, 1, __ATOMIC_RELEASE);
-}
-
 /* What a job should get now. The page word is the verdict a GPU launch
- * asked now would get. Freeze and shutdown come from EVERY matching rule,
- * for both kinds of request, so that a stronger rule (a spent team budget
- * denying everything) never hides a pause's freeze or a spent sandbox.
- * Selectors on model or provider cannot match here: no request is named. */
+ * asked now would get: deny > pause > throttle (the lowest
+ * launches_per_sec of the matching gpu_limit rules) > run; the memory cap
+ * is the lowest mem_cap of theirs. Freeze and shutdown come from EVERY
+ * matching rule, for both kinds of request, so that a stronger rule (a
+ * spent team budget denying everything) never hides a pause's freeze or
+ * a spent sandbox. Selectors on model or provider cannot match here: no
+ * request is named. Rule names of a run's own policy carry "run:". */
 struct standing {
 	enum policy_verdict gpu;
 	int freeze, shutdown;
 	uint32_t grace;                 /* the shortest of the spent sandboxes */
 	const char *freeze_rule, *shutdown_rule;
+	char gpu_rule[64];              /* the rule behind gpu */
+	uint64_t lps;                   /* launches/s; 0: none */
+	char lps_rule[64];
+	uint64_t cap;                   /* bytes; 0: none */
+	char cap_rule[64];
 };
+
+/* The page as standing() wants it. */
+struct page_want {
+	uint32_t word, arg, flags;
+	uint64_t cap;
+	const char *rule, *cap_rule;
+};
+
+static void
+page_str(char *dst, const char *src, size_t len)
+{
+	size_t n = strnlen(src, len - 1);
+
+	/* relaxed byte stores: the shim may read it meanwhile (for a log
+	 * line); it never sees past the NUL we keep at the end */
+	for (size_t i = 0; i < len; i++)
+		__atomic_store_n(&dst[i], i < n ? src[i] : '\0',
+		    __ATOMIC_RELAXED);
+}
+
+static int
+page_same(const struct tg_verdict_page *vp, const struct page_want *w)
+{
+	return vp->verdict == w->word && vp->arg == w->arg &&
+	    vp->flags == w->flags && vp->gpu_mem_cap == w->cap &&
+	    strncmp(vp->rule, w->rule, sizeof(vp->rule) - 1) == 0 &&
+	    strncmp(vp->cap_rule, w->cap_rule, sizeof(vp->cap_rule) - 1) == 0;
+}
+
+/* Fields relaxed, the word with release, then seq; a launch waiting on
+ * the word (a pause) is woken when the word or its argument changed. */
+static void
+page_set(struct proc *p, const struct page_want *w)
+{
+	struct tg_verdict_page *vp = p->vpage;
+	int wake;
+
+	if (vp == NULL || page_same(vp, w))
+		return;
+	wake = vp->verdict != w->word || vp->arg != w->arg;
+	__atomic_store_n(&vp->flags, w->flags, __ATOMIC_RELAXED);
+	__atomic_store_n(&vp->arg, w->arg, __ATOMIC_RELAXED);
+	__atomic_store_n(&vp->gpu_mem_cap, w->cap, __ATOMIC_RELAXED);
+	page_str(vp->rule, w->rule, sizeof(vp->rule));
+	page_str(vp->cap_rule, w->cap_rule, sizeof(vp->cap_rule));
+	__atomic_store_n(&vp->verdict, w->word, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&vp->seq, 1, __ATOMIC_RELEASE);
+	/* shared (not FUTEX_PRIVATE_FLAG): the waiter maps the page too */
+	if (wake && syscall(SYS_futex, &vp->verdict, FUTEX_WAKE, INT_MAX,
+	    NULL, NULL, 0) == -1)
+		log_warn("%s: futex wake pid %d", __func__, (int)p->peer->pid);
+}
+
+static void
+rule_name(char *buf, size_t len, const char *prefix, const char *name)
+{
+	snprintf(buf, len, "%s%s", prefix, name);
+}
+
+/* The lowest limits of the matching gpu_limit rules (GPU evaluation). */
+static void
+standing_gpu_limits(const struct policy *pol, const char *prefix,
+    const struct policy_decision *dec, struct standing *s)
+{
+	for (int i = 0; i < dec->nstates; i++) {
+		const struct policy_rule *r = &pol->rules[dec->states[i].rule];
+
+		if (r->kind != POLICY_K_GPU_LIMIT)
+			continue;
+		if (r->launches_per_sec && (s->lps == 0 ||
+		    (uint64_t)r->launches_per_sec < s->lps)) {
+			s->lps = (uint64_t)r->launches_per_sec;
+			rule_name(s->lps_rule, sizeof(s->lps_rule), prefix,
+			    r->name);
+		}
+		if (r->mem_cap && (s->cap == 0 || r->mem_cap < s->cap)) {
+			s->cap = r->mem_cap;
+			rule_name(s->cap_rule, sizeof(s->cap_rule), prefix,
+			    r->name);
+		}
+	}
+}
 
 static void
 standing_rules(const struct policy *pol, const struct policy_decision *dec,
@@ -129,7 +212,7 @@ standing_rules(const struct policy *pol, const struct policy_decision *dec,
 
 /* One policy's part, added to s. */
 static void
-standing1(const struct policy *pol, struct rules *R,
+standing1(const struct policy *pol, const char *prefix, struct rules *R,
     const struct policy_input *base, struct standing *s)
 {
 	struct rules_eval re = { R, tgd_mono_ns() };
@@ -144,8 +227,13 @@ standing1(const struct policy *pol, struct rules *R,
 	for (int k = 0; k < 2; k++) {
 		in.kind = k == 0 ? POLICY_GPU : POLICY_LLM;
 		policy_eval(pol, &in, rules_usage, &re, &dec);
-		if (k == 0 && dec.verdict > s->gpu)
+		if (k == 0 && dec.verdict > s->gpu) {
 			s->gpu = dec.verdict;
+			rule_name(s->gpu_rule, sizeof(s->gpu_rule), prefix,
+			    pol->rules[dec.rule].name);
+		}
+		if (k == 0)
+			standing_gpu_limits(pol, prefix, &dec, s);
 		standing_rules(pol, &dec, s);
 	}
 }
@@ -156,9 +244,9 @@ standing(struct tgd *d, struct run *run, const struct policy_input *base,
     struct standing *s)
 {
 	memset(s, 0, sizeof(*s));
-	standing1(d->policy, &d->rules, base, s);
+	standing1(d->policy, "", &d->rules, base, s);
 	if (run && run->policy)
-		standing1(run->policy, &run->rules, base, s);
+		standing1(run->policy, "run:", &run->rules, base, s);
 }
 
 /* Returns 1 when a kill may have become due (the timer must know). */
@@ -218,6 +306,26 @@ in_run_cgroup(const struct proc *p)
 	    (p->peer->cgroup[n] == '\0' || p->peer->cgroup[n] == '/');
 }
 
+/* The page of p from its standing verdict. */
+static void
+page_standing(struct tgd *d, struct proc *p, const struct policy_input *in,
+    const struct standing *s)
+{
+	struct page_want w = { .word = TG_RUN, .rule = "",
+		.cap = s->cap, .cap_rule = s->cap_rule };
+
+	if (s->gpu == POLICY_DENY || s->gpu == POLICY_PAUSE) {
+		w.word = s->gpu == POLICY_DENY ? TG_DENY_ALL : TG_PAUSE;
+		w.rule = s->gpu_rule;
+	} else if (s->lps > 0) {
+		w.word = TG_THROTTLE;
+		w.arg = (uint32_t)s->lps;       /* ≤ POLICY_GPU_LPS_MAX */
+		w.rule = s->lps_rule;
+	}
+	w.flags = standing_flags(d, p, in);
+	page_set(p, &w);
+}
+
 int
 standing_scan_proc(struct tgd *d, struct proc *p)
 {
@@ -225,13 +333,10 @@ standing_scan_proc(struct tgd *d, struct proc *p)
 	struct policy_input in;
 	struct standing s;
 	char what[64];
-	uint32_t word;
 
 	enforce_proc_input(p, &in);
 	standing(d, p->run, &in, &s);
-	word = s.gpu == POLICY_DENY ? TG_DENY_ALL :
-	    s.gpu == POLICY_PAUSE ? TG_PAUSE : TG_RUN;
-	page_set(p, word, standing_flags(d, p, &in));
+	page_standing(d, p, &in, &s);
 	/* Observe and allowed-off processes are never acted on; a run with
 	 * a cgroup is acted on as a whole (scan_run). */
 	if (p->dead || !enforce_enforced(d, p) || in_run_cgroup(p))

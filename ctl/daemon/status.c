@@ -11,11 +11,71 @@
 
 static const char *const mode_names[] = { "enforce", "observe", "off" };
 
+static json_int_t
+ji(uint64_t v)
+{
+	return v > INT64_MAX ? INT64_MAX : (json_int_t)v;
+}
+
+/* The hold in progress on g up to now (0: none, or a start in the
+ * future: the page is the client's). */
+static uint64_t
+slot_live(const struct tg_page_gpu *g, int64_t now)
+{
+	int64_t since = __atomic_load_n(&g->held_since_ns, __ATOMIC_RELAXED);
+
+	return since > 0 && since <= now ? (uint64_t)(now - since) : 0;
+}
+
+static uint64_t
+sat_add(uint64_t a, uint64_t b)
+{
+	return __builtin_add_overflow(a, b, &a) ? UINT64_MAX : a;
+}
+
+/* One used device slot of the counters page, as the shim wrote it (held:
+ * closed holds plus the one in progress up to now). */
+static json_t *
+slot_json(const struct tg_page_gpu *g, int i, int64_t now)
+{
+	char name[sizeof(g->name)];
+	int64_t since = __atomic_load_n(&g->held_since_ns, __ATOMIC_RELAXED);
+	uint64_t held = sat_add(__atomic_load_n(&g->held_ns, __ATOMIC_RELAXED),
+	    slot_live(g, now));
+
+	gpu_slot_name(g, name, sizeof(name));
+#define LD(f) ji(__atomic_load_n(&g->f, __ATOMIC_RELAXED))
+	return json_pack("{s:i, s:i, s:s, s:b, s:I, s:I, s:I, s:I}",
+	    "slot", i,
+	    "ordinal", (int)__atomic_load_n(&g->ordinal, __ATOMIC_RELAXED),
+	    "name", name,
+	    "held_now", since != 0,
+	    "held_ns", ji(held),
+	    "busy_ns", LD(busy_ns),
+	    "mem_bytes", LD(mem_bytes),
+	    "mem_peak_bytes", LD(mem_peak_bytes));
+#undef LD
+}
+
+static json_t *
+gpus_json(const struct proc *p)
+{
+	json_t *a = json_array();
+	int64_t now = tgd_mono_ns();
+
+	for (int i = 0; p->cpage && i < TG_PAGE_GPUS; i++)
+		if (__atomic_load_n(&p->cpage->gpu[i].used,
+		    __ATOMIC_ACQUIRE) == 1)
+			json_array_append_new(a, slot_json(&p->cpage->gpu[i], i,
+			    now));
+	return a;
+}
+
 static json_t *
 proc_json(const struct proc *p)
 {
 	return json_pack("{s:I, s:i, s:s, s:I, s:s, s:s, s:s, s:i, s:b, s:I, "
-	    "s:I, s:f, s:I}",
+	    "s:I, s:f, s:I, s:o}",
 	    "id", (json_int_t)p->owner.id,
 	    "pid", (int)p->peer->pid,
 	    "exe", p->peer->exe,
@@ -28,7 +88,8 @@ proc_json(const struct proc *p)
 	    "reservations", (json_int_t)p->owner.n,
 	    "requests", (json_int_t)p->requests,
 	    "cost_usd", (double)p->cost / 1e9,
-	    "cost_nano_usd", (json_int_t)p->cost);
+	    "cost_nano_usd", (json_int_t)p->cost,
+	    "gpus", gpus_json(p));
 }
 
 static json_t *
@@ -152,6 +213,10 @@ rule_limits(json_t *o, const struct policy_rule *r)
 		set_usd(o, "soft_usd", r->soft);
 	if (r->kind == POLICY_K_TOKEN_QUOTA)
 		set_int(o, "max_tokens", r->max_tokens);
+	if (r->mem_cap)
+		set_int(o, "mem_cap_bytes", (int64_t)r->mem_cap);
+	if (r->launches_per_sec)
+		set_int(o, "launches_per_sec", r->launches_per_sec);
 	if (r->kind != POLICY_K_RATE)
 		return;
 	if (r->rpm)
@@ -299,6 +364,23 @@ status_json(struct tgd *d, uid_t uid)
 	    "policy", policy_json(d));
 }
 
+/* The page's closed holds plus each used device's hold in progress. */
+static uint64_t
+proc_held(const struct proc *p)
+{
+	const struct tg_counters_page *c = p->cpage;
+	int64_t now = tgd_mono_ns();
+	uint64_t held;
+
+	if (c == NULL)
+		return 0;
+	held = __atomic_load_n(&c->gpu_held_ns, __ATOMIC_RELAXED);
+	for (int i = 0; i < TG_PAGE_GPUS; i++)
+		if (__atomic_load_n(&c->gpu[i].used, __ATOMIC_ACQUIRE) == 1)
+			held = sat_add(held, slot_live(&c->gpu[i], now));
+	return held;
+}
+
 /* Live counters: the shim writes them with relaxed atomics. */
 static json_t *
 top_proc(const struct proc *p)
@@ -315,7 +397,7 @@ top_proc(const struct proc *p)
 	    (json_int_t)p->gpu_launches));
 	json_object_set_new(o, "gpu_launches", json_integer(LOAD(gpu_launches)));
 	json_object_set_new(o, "gpu_busy_ns", json_integer(LOAD(gpu_busy_ns)));
-	json_object_set_new(o, "gpu_held_ns", json_integer(LOAD(gpu_held_ns)));
+	json_object_set_new(o, "gpu_held_ns", json_integer(ji(proc_held(p))));
 	json_object_set_new(o, "gpu_mem_bytes", json_integer(LOAD(gpu_mem_bytes)));
 	json_object_set_new(o, "gpu_mem_peak_bytes",
 	    json_integer(LOAD(gpu_mem_peak_bytes)));

@@ -9,13 +9,18 @@
  *             "unpriced_records","ledger_errors"},
  *   "processes":[{"id","pid","exe","uid","tags","run","mode",
  *                 "protocol_version","alive","reservations","requests",
- *                 "cost_usd","cost_nano_usd"}],
+ *                 "cost_usd","cost_nano_usd","gpus":[…]}],
  *   "runs":[{"token","budget_nano_usd","spent_nano_usd","pending_nano_usd",
  *            "reserved_nano_usd","refused_requests","processes",
  *            "budget_exceeded"}],
  *   "policy":{"file","builtin","loaded_at","rules":[{"name","kind",…}]}}
+ * "gpus": each used device slot of the process's counters page, live:
+ * {"slot","ordinal","name","held_now" (a context holds it now),"held_ns"
+ * (closed holds plus the one in progress),"busy_ns","mem_bytes",
+ * "mem_peak_bytes"} — what the shim wrote, not yet what was recorded.
  * Each rule: its limits as set ("limit_usd","soft_usd"; "max_tokens";
- * "rpm_limit","tpm_limit","concurrent_limit"); while it counts (rules_peek)
+ * "rpm_limit","tpm_limit","concurrent_limit"; gpu_limit "mem_cap_bytes",
+ * "launches_per_sec"); while it counts (rules_peek)
  * its span "period_start","period_end" (RFC 3339 in the policy's zone;
  * absent for total periods and rate) and what is used: "spent_usd" (spent
  * + reserved, as policy_eval sees it) and "usd_left"; "tokens",
@@ -26,8 +31,8 @@
  * rule: a shared budget's remainder is what each of its users needs.
  * TOP: {"schema_version":1,"processes":[…]} — each process as in STATUS
  * plus its live counters (the counters page the shim writes: gpu_launches,
- * gpu_busy_ns, gpu_held_ns, gpu_mem_bytes, gpu_mem_peak_bytes,
- * llm_requests_seen) and the daemon's sums of its committed records
+ * gpu_busy_ns, gpu_held_ns — closed holds plus the holds in progress up
+ * to now —, gpu_mem_bytes, gpu_mem_peak_bytes, llm_requests_seen) and the daemon's sums of its committed records
  * (requests, input_tokens, output_tokens, recorded_gpu_launches, cost),
  * sorted by cost, highest first.
  */

@@ -41,9 +41,9 @@ fail code=3 seq=7 text=payload size does not match the message type
 fail code=5 seq=8 text=unterminated string or value out of range
 fail code=3 seq=9 text=payload size does not match the message type
 fail code=6 seq=10 text=register first
-registered daemon_version=3 page_version=1 id=1 fds=2
-verdict-page version=1 rw-map=EPERM ro-map=ok
-counters-page version=1 rw-map=ok shrink=EPERM
+registered daemon_version=3 page_version=2 id=1 fds=2
+verdict-page version=2 rw-map=EPERM ro-map=ok
+counters-page version=2 rw-map=ok shrink=EPERM
 fail code=5 seq=12 text=this connection is already registered; a new process must connect anew
 verdict admit_id=1 decision=allow reserved=30000 rule= reason=
 fail code=5 seq=14 text=admit_id already has a reservation

@@ -29,9 +29,9 @@ done <<'WANT'
 ok
 fail code=5 seq=2 text=run already exists
 fail code=9 seq=3 text=no such run
-registered daemon_version=3 page_version=1 id=1 fds=2
-verdict-page version=1 rw-map=EPERM ro-map=ok
-counters-page version=1 rw-map=ok shrink=EPERM
+registered daemon_version=3 page_version=2 id=1 fds=2
+verdict-page version=2 rw-map=EPERM ro-map=ok
+counters-page version=2 rw-map=ok shrink=EPERM
 verdict admit_id=1 decision=allow reserved=2000000 rule= reason=
 verdict admit_id=2 decision=allow reserved=2000000 rule= reason=
 verdict admit_id=3 decision=deny reserved=0 rule=run-budget reason=run budget $0.005 would be exceeded: spent $0.00, reserved $0.004, this request $0.002

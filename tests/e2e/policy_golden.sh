@@ -43,7 +43,7 @@ bad soft "{$H, \"rules\": [{\"name\": \"a\", \"kind\": \"budget\", \"period\": \
 bad period "{$H, \"rules\": [{\"name\": \"a\", \"kind\": \"budget\", \"period\": \"total\", \"limit_usd\": 1}]}" \
 	'rules[0].period: expected "day|week|month"'
 bad kind "{$H, \"rules\": [{\"name\": \"a\", \"kind\": \"quota\"}]}" \
-	'rules[0].kind: expected "budget|token_quota|rate|pause|sandbox|require_tags"'
+	'rules[0].kind: expected "budget|token_quota|rate|pause|sandbox|require_tags|gpu_limit"'
 bad glob "{$H, \"rules\": [{\"name\": \"a\", \"kind\": \"rate\", \"concurrent\": 1, \"match\": {\"team\": [\"x\", 3]}}]}" \
 	'rules[0].match.team[1]: expected a glob string (1 to 255 bytes)'
 bad syntax '{"schema_version": 1,' "line 2 column 0: string or '}' expected near end of file"

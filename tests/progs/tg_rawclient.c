@@ -21,8 +21,30 @@
  *   fork-hold                      a child inherits the socket and sleeps
  *                                  (prints "child PID")
  *   hold                           print "holding" and sleep until killed
- * Page checks after REGISTER print: "verdict-page version=1 rw-map=EPERM
- * ro-map=ok" and "counters-page version=1 rw-map=ok".
+ *   sleep MS
+ * The pages of the last REGISTER stay mapped (counters read-write,
+ * verdict read-only), as the shim maps them:
+ *   gpu SLOT ORDINAL BUSY_NS HELD_NS SINCE_MS MEM PEAK NAME...
+ *                                  fill counters slot SLOT as the shim
+ *                                  does (name and ordinal, then used = 1
+ *                                  with release); SINCE_MS: a hold in
+ *                                  progress that began SINCE_MS ago on
+ *                                  CLOCK_MONOTONIC (negative: in the
+ *                                  future), 0: none. Prints "gpu SLOT set"
+ *   launches N                     the process's gpu_launches = N
+ *   verdict                        print the verdict page: "page verdict=V
+ *                                  arg=A cap=C rule=R cap_rule=R2 flags=F
+ *                                  seq=S" ("-" for an empty rule)
+ *   futex-wait MS                  print "waiting verdict=V", FUTEX_WAIT on
+ *                                  the verdict word (shared, as the shim)
+ *                                  for at most MS, then "woke verdict=V
+ *                                  after=N ms at=T" (a FUTEX_WAKE; T:
+ *                                  CLOCK_MONOTONIC ms), "timeout verdict=V
+ *                                  after=N ms at=T", or "changed
+ *                                  verdict=V" (it had changed already)
+ * Page checks after REGISTER print: "verdict-page version=2 rw-map=EPERM
+ * ro-map=ok" and "counters-page version=2 rw-map=ok shrink=EPERM" (the
+ * write test uses the counters page's pad, so no GPU use is reported).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,9 +52,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../lib/page.h"
@@ -159,6 +184,9 @@ dash(const char *s)
 	return (s == NULL || strcmp(s, "-") == 0) ? "" : s;
 }
 
+static struct tg_verdict_page *vpage;   /* of the last REGISTER */
+static struct tg_counters_page *cpage;
+
 static void
 check_pages(void)
 {
@@ -179,13 +207,108 @@ check_pages(void)
 	    v == MAP_FAILED ? "failed" : "ok");
 	c = mmap(NULL, TG_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 	    rfds[1], 0);
-	if (c != MAP_FAILED)
-		__atomic_add_fetch(&c->gpu_launches, 7, __ATOMIC_RELAXED);
+	if (c != MAP_FAILED) {
+		__atomic_store_n(&c->pad, 7, __ATOMIC_RELAXED);
+		__atomic_store_n(&c->pad, 0, __ATOMIC_RELAXED);
+	}
 	printf("counters-page version=%u rw-map=%s shrink=%s\n",
 	    c == MAP_FAILED ? 0 : c->version, c == MAP_FAILED ? "failed" : "ok",
 	    ftruncate(rfds[1], 0) == -1 && errno == EPERM ? "EPERM" : "allowed");
+	if (w != MAP_FAILED)
+		munmap(w, TG_PAGE_SIZE);
+	vpage = v == MAP_FAILED ? NULL : v;
+	cpage = c == MAP_FAILED ? NULL : c;
 	close(rfds[0]);
 	close(rfds[1]);
+}
+
+static int64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* gpu SLOT ORDINAL BUSY_NS HELD_NS SINCE_MS MEM PEAK NAME... */
+static void
+cmd_gpu(char **a)
+{
+	int slot = atoi(a[1]);
+	long long since_ms = strtoll(a[5], NULL, 10);
+	struct tg_page_gpu *g;
+	char name[96] = "";
+
+	if (cpage == NULL || slot < 0 || slot >= TG_PAGE_GPUS) {
+		printf("gpu: no counters page or bad slot\n");
+		return;
+	}
+	g = &cpage->gpu[slot];
+	for (int i = 8; a[i]; i++)
+		snprintf(name + strlen(name), sizeof(name) - strlen(name),
+		    "%s%s", i > 8 ? " " : "", a[i]);
+	memcpy(g->name, name, sizeof(g->name));
+	__atomic_store_n(&g->ordinal, atoi(a[2]), __ATOMIC_RELAXED);
+	__atomic_store_n(&g->busy_ns, strtoull(a[3], NULL, 10),
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&g->held_ns, strtoull(a[4], NULL, 10),
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&g->held_since_ns, since_ms == 0 ? 0 :
+	    mono_ns() - since_ms * 1000000LL, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->mem_bytes, strtoull(a[6], NULL, 10),
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&g->mem_peak_bytes, strtoull(a[7], NULL, 10),
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&g->used, 1, __ATOMIC_RELEASE);
+	printf("gpu %d set\n", slot);
+}
+
+static void
+cmd_verdict(void)
+{
+	const struct tg_verdict_page *v = vpage;
+
+	if (v == NULL) {
+		printf("verdict: no verdict page\n");
+		return;
+	}
+	printf("page verdict=%u arg=%u cap=%" PRIu64 " rule=%.63s "
+	    "cap_rule=%.63s flags=%u seq=%" PRIu64 "\n",
+	    __atomic_load_n(&v->verdict, __ATOMIC_ACQUIRE), v->arg,
+	    v->gpu_mem_cap, v->rule[0] ? v->rule : "-",
+	    v->cap_rule[0] ? v->cap_rule : "-", v->flags, v->seq);
+}
+
+/* As a paused launch does: wait while the word is what it read. */
+static void
+cmd_futex_wait(long ms)
+{
+	uint32_t *w = vpage ? &vpage->verdict : NULL;
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	uint32_t was;
+	int64_t t0;
+	long rc;
+
+	if (w == NULL) {
+		printf("futex-wait: no verdict page\n");
+		return;
+	}
+	was = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+	printf("waiting verdict=%u\n", was);
+	fflush(stdout);
+	t0 = mono_ns();
+	rc = syscall(SYS_futex, w, FUTEX_WAIT, was, &ts, NULL, 0);
+	if (rc == -1 && errno == EAGAIN)
+		printf("changed verdict=%u\n", __atomic_load_n(w,
+		    __ATOMIC_ACQUIRE));
+	else if (rc == -1 && errno != ETIMEDOUT)
+		printf("futex-wait: %s\n", strerror(errno));
+	else
+		printf("%s verdict=%u after=%lld ms at=%lld\n", rc == -1 ?
+		    "timeout" : "woke", __atomic_load_n(w, __ATOMIC_ACQUIRE),
+		    (long long)((mono_ns() - t0) / 1000000),
+		    (long long)(mono_ns() / 1000000));
 }
 
 static void
@@ -374,6 +497,20 @@ run_line(char **a)
 		struct tg_run_end e = { "" };
 		tg_strlcpy(e.run, a[1], sizeof(e.run));
 		cmd_simple(TG_MSG_RUN_END, &e, sizeof(e));
+	} else if (strcmp(a[0], "gpu") == 0 && a[7]) {
+		cmd_gpu(a);
+	} else if (strcmp(a[0], "launches") == 0 && a[1]) {
+		if (cpage)
+			__atomic_store_n(&cpage->gpu_launches,
+			    strtoull(a[1], NULL, 10), __ATOMIC_RELAXED);
+		printf("launches %s\n", cpage ? a[1] : "(no page)");
+	} else if (strcmp(a[0], "verdict") == 0) {
+		cmd_verdict();
+	} else if (strcmp(a[0], "futex-wait") == 0 && a[1]) {
+		cmd_futex_wait(atol(a[1]));
+	} else if (strcmp(a[0], "sleep") == 0 && a[1]) {
+		usleep((useconds_t)atol(a[1]) * 1000);
+		printf("slept\n");
 	} else if (strcmp(a[0], "fork-hold") == 0) {
 		cmd_fork_hold();
 	} else if (strcmp(a[0], "hold") == 0) {
@@ -399,10 +536,10 @@ main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	dial(argv[1]);
 	while (fgets(line, sizeof(line), stdin)) {
-		char *a[16] = { 0 }, *save = NULL;
+		char *a[24] = { 0 }, *save = NULL;
 		int n = 0;
 
-		for (char *t = strtok_r(line, " \t\n", &save); t && n < 15;
+		for (char *t = strtok_r(line, " \t\n", &save); t && n < 23;
 		    t = strtok_r(NULL, " \t\n", &save))
 			a[n++] = t;
 		if (n == 0 || a[0][0] == '#')

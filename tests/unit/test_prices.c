@@ -165,11 +165,14 @@ test_gpu_and_cost(void **state)
 
 	t = tg_prices_load(shipped, err, sizeof(err));
 	assert_non_null(t);
-	/* $2.99/hour = 2.99e12 / 3600 pico/s = 830555555.6 → 830555556 */
-	g = tg_prices_gpu(t, "H100");
+	/* $2.99/hour = 2,990,000,000,000 pico-USD per hour, exactly (per
+	 * second it would be 830555555.6, rounded: an hour 2 nano-USD off) */
+	g = tg_prices_gpu_hourly(t, "H100");
 	assert_non_null(g);
-	assert_int_equal(*g, 830555556);
-	assert_null(tg_prices_gpu(t, "Z80"));
+	assert_int_equal(*g, 2990000000000LL);
+	assert_int_equal(*tg_prices_gpu_hourly(t, "L4"), 800000000000LL);
+	assert_null(tg_prices_gpu_hourly(t, "Z80"));
+	assert_null(tg_prices_gpu_hourly(t, "NVIDIA H100 80GB HBM3"));
 
 	/* gpt-4o 1234 in / 567 out through the table: $0.008755 */
 	p = tg_prices_find(t, "openai", "gpt-4o");
@@ -181,6 +184,56 @@ test_gpu_and_cost(void **state)
 	/* reservation: 1234 in + the model's 16384 max out, rounded up */
 	assert_int_equal(tg_reserve_cost(p, 1234, p->max_output_tokens),
 	    3085000 + 163840000);
+	tg_prices_free(t);
+}
+
+/* Device names (cuDeviceGetName) → the table's GPU key: a whole token,
+ * the longest key that matches, none → NULL. */
+static void
+test_gpu_key(void **state)
+{
+	static const struct { const char *name, *key; } cases[] = {
+		{ "NVIDIA H100 80GB HBM3", "H100" },
+		{ "NVIDIA H100 PCIe", "H100" },
+		{ "NVIDIA A100-SXM4-80GB", "A100" },
+		{ "tollgate fake GPU (NVIDIA H100 80GB HBM3 stand-in)", "H100" },
+		{ "NVIDIA H200", "H200" },
+		{ "NVIDIA L40S", "L40S" },      /* not "L4" */
+		{ "NVIDIA L4", "L4" },
+		{ "NVIDIA A10G", "A10G" },
+		{ "Tesla T4", "T4" },
+		{ "nvidia h100 80gb", "H100" }, /* ASCII case ignored */
+		{ "H100", "H100" },
+		{ "NVIDIA GH100", NULL },       /* not a whole token */
+		{ "NVIDIA H1000", NULL },
+		{ "NVIDIA L40", NULL },
+		{ "NVIDIA GeForce RTX 4090", NULL },
+		{ "", NULL },
+	};
+	struct tg_prices *t;
+	const char *path, *k;
+	char err[512];
+
+	t = tg_prices_load(shipped, err, sizeof(err));
+	assert_non_null(t);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		k = tg_prices_gpu_key(t, cases[i].name);
+		if (cases[i].key == NULL && k != NULL)
+			fail_msg("'%s': got '%s', want none", cases[i].name, k);
+		if (cases[i].key && (k == NULL || strcmp(k, cases[i].key)))
+			fail_msg("'%s': got '%s', want '%s'", cases[i].name,
+			    k ? k : "(none)", cases[i].key);
+	}
+	assert_null(tg_prices_gpu_key(t, NULL));
+	assert_null(tg_prices_gpu_key(NULL, "NVIDIA H100"));
+	/* the longest of several matching keys wins, wherever it is */
+	path = write_file("keys.json", "{\"schema_version\": 1, \"gpus\": {"
+	    "\"H100\": {\"usd_per_hour\": 1}, \"H100 NVL\": "
+	    "{\"usd_per_hour\": 2}, \"NVL\": {\"usd_per_hour\": 3}}}");
+	assert_int_equal(tg_prices_merge(t, path, err, sizeof(err)), 0);
+	assert_string_equal(tg_prices_gpu_key(t, "NVIDIA H100 NVL"), "H100 NVL");
+	assert_string_equal(tg_prices_gpu_key(t, "NVIDIA H100 SXM"), "H100");
+	assert_string_equal(tg_prices_gpu_key(t, "NVL H100x"), "NVL");
 	tg_prices_free(t);
 }
 
@@ -214,7 +267,7 @@ test_merge(void **state)
 	assert_int_equal(p->input, 123456);
 	assert_int_equal(p->output, 1);
 	assert_int_equal(p->max_output_tokens, 4096);
-	assert_int_equal(*tg_prices_gpu(t, "H100"), 1000000000);
+	assert_int_equal(*tg_prices_gpu_hourly(t, "H100"), 3600000000000LL);
 
 	/* a bad override changes nothing, even its valid first entry */
 	path = write_file("bad.json", "{\"schema_version\": 1,"
@@ -298,6 +351,7 @@ main(void)
 		cmocka_unit_test(test_shipped_table),
 		cmocka_unit_test(test_lookup_order),
 		cmocka_unit_test(test_gpu_and_cost),
+		cmocka_unit_test(test_gpu_key),
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_errors),
 	};

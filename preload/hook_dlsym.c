@@ -1,5 +1,5 @@
 /*
- * cuda_dlsym.c — the dlsym override: how a CUDA runtime or framework that
+ * hook_dlsym.c — the dlsym override: how a CUDA runtime or framework that
  * dlopens libcuda.so.1 gets our wrappers (issue 5, "Interception").
  *
  * glibc decides what RTLD_NEXT means (and whose dlerror is set) from the
@@ -12,9 +12,9 @@
  * found" (a lookup that fails the same way, so dlerror is set) when it
  * does not: a process without CUDA sees what it would have seen.
  *
- * The real dlsym comes from dlvsym, never _dl_sym or __libc_dlsym: the
- * newest version first (GLIBC_2.34, when libdl moved into libc), then the
- * x86_64 base version.
+ * The real dlsym is cuda_real.c's cu_dlsym_real. Like the other hook_*.c
+ * files this one stays out of the archive the unit tests link: a test
+ * calling dlsym gets libc's.
  */
 #include <dlfcn.h>
 #include <stdatomic.h>
@@ -23,22 +23,6 @@
 
 #include "cushim.h"
 #include "real.h"
-
-__attribute__((visibility("hidden"))) void *(*cu_dlsym_real)(void *,
-    const char *);
-
-void
-cu_dlsym_init(void)
-{
-	void *p;
-
-	if (__atomic_load_n(&cu_dlsym_real, __ATOMIC_ACQUIRE))
-		return;
-	if ((p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34")) == NULL)
-		p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
-	__atomic_store_n(&cu_dlsym_real, (void *(*)(void *, const char *))p,
-	    __ATOMIC_RELEASE);
-}
 
 #define CU_DLSYM_FORWARD ((void *)1)
 

@@ -1,0 +1,406 @@
+/*
+ * cuda_busy.c — GPU busy time: how long each device had kernels running,
+ * overlapping streams counted once. The launch slow path, capture, streams
+ * and contexts gone, thread exit and fork are here; the harvest round is in
+ * cuda_busy_harvest.c, the tables in cuda_busy_table.c (cuda_busy.h).
+ *
+ * Batches. A stream's busy time is measured by an event pair around a
+ * batch of consecutive launches. The slow path of a launch on a stream
+ * with no open batch records a start event A on that very stream (the
+ * same handle and function variant as the launch) just before the launch,
+ * then fills the thread's cache, so the next launches on that stream go
+ * the hot path, which records nothing. The batch ends with an event B:
+ *  - explicit and legacy streams: the harvester (the GPU thread) records B
+ *    when cuStreamQuery says the stream is idle, and while it stays busy
+ *    cuts the batch every CB_ROLL_NS (B, then at once a new A: no gap);
+ *  - a per-thread default stream only its own thread can name: the
+ *    harvester asks (want_close, then cu_epoch moves), and that thread's
+ *    next launch on it records B after the launch and leaves no batch
+ *    open: the launch after opens a new one. A thread that exits with a
+ *    batch open records B from its key destructor; cu_busy_flush does
+ *    the same for the calling thread at process exit.
+ * Whenever the harvester closes a batch it moves cu_epoch first, so no
+ * thread keeps a cache that names a closed batch. The race left: a launch
+ * whose thread checked its cache just before the move may reach the driver
+ * just after B, outside any batch; the window is the few ns between the
+ * hot path's epoch load and the driver taking the launch.
+ *
+ * Time. Per context the harvester records a reference event R, once, on a
+ * non-blocking stream of its own (never the legacy stream: that would
+ * order the program's blocking streams behind it); A is timed as soon as
+ * it completes, as base + cuEventElapsedTime(R, A), and a closed batch is
+ * [A, A + elapsed(A, B)). R is renewed every CB_REBASE_NS (base += the
+ * elapsed time from the old to the new) because elapsed times are floats:
+ * against a fixed R their resolution would decay to milliseconds in hours.
+ * The batches of a context go into its union (lib/busy_union), so kernels
+ * overlapping on different streams count once, and only the newly
+ * covered ns go to the batch's device (cu_acct_add_busy, the slot taken
+ * by the launching thread when the batch opened).
+ *
+ * Error bound. Inside a batch the time between A and B counts as busy,
+ * idle gaps included:
+ *  - explicit and legacy streams: B lands at most one harvest period
+ *    (CB_SHORT_NS, plus the GPU thread's scheduling delay) after the
+ *    stream went idle, so each busy→idle transition adds at most one
+ *    period; nothing is undercounted but the race above;
+ *  - per-thread default streams: B lands after the first launch following
+ *    the harvester's ask, so an idle gap before that launch (the thread
+ *    computing or sleeping with its stream drained) counts as busy; a
+ *    gap after it does not (the next batch starts at the next launch);
+ *  - overlaps across contexts (two contexts on one device) count twice:
+ *    their timelines cannot be compared;
+ *  - float resolution: under 0.1 µs per batch (R is at most ~1 s old);
+ *  - a batch whose event fails, and batches still running when their
+ *    context is destroyed or the process exits, count nothing.
+ * Recording B on the legacy stream orders the context's blocking streams'
+ * later work behind their current work, as any legacy-stream operation
+ * does; it happens only after the program used the legacy stream itself.
+ *
+ * Capture. No event is ever recorded on a capturing stream: capture_begin
+ * (before the real call) closes the stream's open batch from the calling
+ * thread and marks it; launches on it count 0 kernels (the graph launch
+ * counts them) and never fill the cache, so each one sees the mark.
+ * capture_end unmarks it unless cuStreamIsCapturing says it still
+ * captures. The harvester runs in the relaxed capture mode, never queries
+ * or records on a marked stream, and skips the legacy stream of a context
+ * with any marked stream (querying it then invalidates the capture).
+ */
+#include <string.h>
+
+#include "cuda_busy.h"
+
+static __thread uint64_t my_serial;
+static _Atomic uint64_t serials;
+static __thread int exit_hook; /* this thread's key value is set */
+static pthread_key_t exit_key;
+static int exit_key_ok;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+uint64_t
+cb_serial(void)
+{
+	if (my_serial == 0)
+		my_serial = atomic_fetch_add(&serials, 1) + 1;
+	return my_serial;
+}
+
+static CUcontext
+current_ctx(void)
+{
+	tg_pfn_cuCtxGetCurrent get = CU_REAL(cuCtxGetCurrent);
+	CUcontext c = NULL;
+
+	if (get == NULL || get(&c) != CUDA_SUCCESS)
+		return NULL;
+	return c;
+}
+
+/* Which stream a launch of variant ptsz on h really goes to. */
+static enum cb_kind
+kind_of(CUstream h, int ptsz)
+{
+	if (h == CU_STREAM_PER_THREAD || (h == NULL && ptsz))
+		return CB_PTDS;
+	if (h == NULL || h == CU_STREAM_LEGACY)
+		return CB_LEGACY;
+	return CB_EXPLICIT;
+}
+
+/* The state of (h, ptsz) in the current context ctx. */
+static struct cu_stream *
+lookup(CUcontext ctx, CUstream h, int ptsz, int create)
+{
+	int cx = cb_ctx_index(ctx, create);
+	enum cb_kind k = kind_of(h, ptsz);
+
+	if (cx < 0)
+		return NULL;
+	return cb_stream_find(cx, k, h, k == CB_PTDS ? cb_serial() : 0, create);
+}
+
+static void thread_exit(void *arg);
+
+static void
+exit_key_init(void)
+{
+	exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
+}
+
+/* This thread opened a batch on its per-thread stream: its exit must
+ * close it. */
+static void
+want_exit_hook(void)
+{
+	if (exit_hook)
+		return;
+	pthread_once(&exit_once, exit_key_init);
+	if (exit_key_ok && pthread_setspecific(exit_key, &exit_hook) == 0)
+		exit_hook = 1;
+}
+
+static void
+fill(struct cu_thread *t, uint64_t epoch, CUstream h, int ptsz,
+    struct cu_stream *s)
+{
+	if (t == NULL)
+		return;
+	t->epoch = epoch;
+	t->stream = h;
+	t->ptsz = ptsz;
+	t->s = s;
+}
+
+/* The slow-path launch this thread has between before and after (one at
+ * a time: a launch does not nest). */
+static __thread struct cu_stream *tk_s;
+static __thread uint64_t tk_gen;
+static __thread int tk_wake;
+
+void
+cu_busy_before(struct cu_thread *t, CUstream h, int ptsz,
+    struct cu_ticket *tk)
+{
+	/* Read first: a bump during this slow path leaves the cache stale. */
+	uint64_t epoch = atomic_load_explicit(&cu_epoch, memory_order_acquire);
+	CUcontext ctx = current_ctx();
+	int slot = ctx ? cu_ctx_slot(ctx) : -1;
+	struct cu_stream *s;
+
+	memset(tk, 0, sizeof(*tk));
+	tk->count = 1;
+	tk_s = NULL;
+	if (ctx == NULL)
+		return; /* the launch fails: no context */
+	pthread_mutex_lock(&cb.mtx);
+	s = lookup(ctx, h, ptsz, 1);
+	if (s == NULL) {
+		fill(t, epoch, h, ptsz, NULL); /* tables full: not sampled */
+	} else if (s->capturing) {
+		tk->count = 0;
+	} else if (s->open && s->kind == CB_PTDS && s->want_close) {
+		tk->s = s;
+		tk->record_after = 1;
+	} else if (s->open) {
+		s->probe_live = 0; /* work goes in after the probe */
+		fill(t, epoch, h, ptsz, s);
+	} else if ((s->kind != CB_LEGACY || cb.cx[s->cx].ncapturing == 0) &&
+	    cb_open(s, h, ptsz, slot, 1) == 0) {
+		if (s->kind == CB_PTDS) {
+			s->rec_h = h;
+			s->rec_ptsz = ptsz;
+			want_exit_hook();
+		}
+		fill(t, epoch, h, ptsz, s);
+		tk_wake = 1;
+	}
+	if (s != NULL && s->open) {
+		/* Until after: the harvester must not take the stream for
+		 * idle while this launch is on its way. */
+		s->inflight++;
+		tk->s = s;
+		tk_s = s;
+		tk_gen = s->gen;
+	}
+	pthread_mutex_unlock(&cb.mtx);
+}
+
+void
+cu_busy_after(struct cu_thread *t, struct cu_ticket *tk, CUresult rc)
+{
+	struct cu_stream *s = tk_s;
+
+	(void)t;
+	(void)rc; /* a failed launch still ends the batch: B goes on anyway */
+	if (s != NULL) {
+		pthread_mutex_lock(&cb.mtx);
+		/* Still the entry this launch saw (not forgotten meanwhile)? */
+		if (s->used && s->gen == tk_gen) {
+			s->inflight--;
+			if (tk->record_after && s->open && s->kind == CB_PTDS &&
+			    s->owner == cb_serial() && !s->capturing)
+				cb_close(s, s->rec_h, s->rec_ptsz, 1);
+		}
+		pthread_mutex_unlock(&cb.mtx);
+		tk_s = NULL;
+	}
+	if (tk_wake) {
+		/* After the launch: woken first, the GPU thread could run its
+		 * round before this launch reaches the driver. */
+		tk_wake = 0;
+		cb_wake();
+	}
+}
+
+void
+cu_busy_capture_begin(CUstream h, int ptsz)
+{
+	CUcontext ctx = current_ctx();
+	struct cu_stream *s;
+
+	if (ctx == NULL || kind_of(h, ptsz) == CB_LEGACY)
+		return; /* the legacy stream cannot capture */
+	pthread_mutex_lock(&cb.mtx);
+	if ((s = lookup(ctx, h, ptsz, 1)) != NULL) {
+		if (s->open)
+			cb_close(s, h, ptsz, 1);
+		if (!s->capturing) {
+			s->capturing = 1;
+			cb.cx[s->cx].ncapturing++;
+		}
+	}
+	pthread_mutex_unlock(&cb.mtx);
+	cu_epoch_bump();
+}
+
+/* Does (h, ptsz) still capture? An error (a stream gone) means no. */
+static int
+still_capturing(CUstream h, int ptsz)
+{
+	void *f = ptsz ? cu_real_get(TG_FN_cuStreamIsCapturing_ptsz) :
+	    cu_real_get(TG_FN_cuStreamIsCapturing);
+	CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+
+	if (f == NULL ||
+	    ((tg_pfn_cuStreamIsCapturing)f)(h, &st) != CUDA_SUCCESS)
+		return 0;
+	return st != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
+void
+cu_busy_capture_end(CUstream h, int ptsz)
+{
+	CUcontext ctx = current_ctx();
+	struct cu_stream *s;
+
+	if (ctx == NULL || kind_of(h, ptsz) == CB_LEGACY)
+		return;
+	pthread_mutex_lock(&cb.mtx);
+	s = lookup(ctx, h, ptsz, 0);
+	/* An end from the wrong thread, or a second begin refused while the
+	 * first capture goes on, leaves the stream capturing. */
+	if (s != NULL && s->capturing && !still_capturing(h, ptsz)) {
+		s->capturing = 0;
+		cb.cx[s->cx].ncapturing--;
+	}
+	pthread_mutex_unlock(&cb.mtx);
+	cu_epoch_bump();
+}
+
+void
+cu_busy_stream_gone(CUstream h)
+{
+	int found = 0;
+
+	if (kind_of(h, 0) != CB_EXPLICIT)
+		return;
+	pthread_mutex_lock(&cb.mtx);
+	for (int i = 0; i < CB_STREAMS; i++) {
+		struct cu_stream *s = &cb.st[i];
+
+		if (!s->used || s->kind != CB_EXPLICIT || s->h != h)
+			continue;
+		/* Its queued work still runs: end the batch behind it. The
+		 * caller's context may be another: use an event made already. */
+		if (s->open)
+			cb_close(s, h, 0, 0);
+		cb_stream_forget(s);
+		found = 1;
+	}
+	pthread_mutex_unlock(&cb.mtx);
+	if (found)
+		cu_epoch_bump(); /* the handle may come back as another stream */
+}
+
+void
+cu_busy_ctx_gone(CUcontext ctx)
+{
+	uint64_t adds[TG_PAGE_GPUS] = { 0 };
+	int mode, cx, here = current_ctx() == ctx;
+
+	pthread_mutex_lock(&cb.mtx);
+	if ((cx = cb_ctx_index(ctx, 0)) < 0) {
+		pthread_mutex_unlock(&cb.mtx);
+		return;
+	}
+	/* Save what can be saved: end the batches this thread can end, and
+	 * time what already completed (typically: synchronized, then
+	 * destroyed). */
+	for (int i = 0; i < CB_STREAMS; i++) {
+		struct cu_stream *s = &cb.st[i];
+
+		if (!s->used || s->cx != cx || !s->open)
+			continue;
+		if (s->kind == CB_EXPLICIT)
+			cb_close(s, s->h, 0, here);
+		else if (here && s->kind == CB_LEGACY &&
+		    cb.cx[cx].ncapturing == 0)
+			cb_close(s, CU_STREAM_LEGACY, 0, 1);
+		else if (here && s->kind == CB_PTDS && s->owner == cb_serial())
+			cb_close(s, s->rec_h, s->rec_ptsz, 1);
+	}
+	mode = cb_relaxed_begin();
+	cb_time_ctx(cx, adds, 1);
+	cb_relaxed_end(mode);
+	cb_ctx_forget(cx);
+	pthread_mutex_unlock(&cb.mtx);
+	cb_add_busy(adds);
+	cu_epoch_bump();
+}
+
+/* Close this thread's per-thread-stream batches (its key destructor, or
+ * the process's exit) and forget those streams: no one else can name
+ * them. The thread's current context is moved and put back. */
+static void
+close_own(void)
+{
+	tg_pfn_cuCtxSetCurrent set = CU_REAL(cuCtxSetCurrent);
+	CUcontext was = current_ctx(), now = was;
+	uint64_t me = my_serial;
+
+	if (me == 0 || set == NULL)
+		return;
+	pthread_mutex_lock(&cb.mtx);
+	for (int i = 0; i < CB_STREAMS; i++) {
+		struct cu_stream *s = &cb.st[i];
+		CUcontext c = cb.cx[s->cx].ctx;
+
+		if (!s->used || s->kind != CB_PTDS || s->owner != me)
+			continue;
+		if (s->open && (now == c || set(c) == CUDA_SUCCESS)) {
+			now = c;
+			cb_close(s, CU_STREAM_PER_THREAD, 0, 1);
+		}
+		cb_stream_forget(s);
+	}
+	pthread_mutex_unlock(&cb.mtx);
+	if (now != was)
+		set(was);
+}
+
+static void
+thread_exit(void *arg)
+{
+	(void)arg;
+	close_own();
+}
+
+void
+cu_busy_reset(void)
+{
+	/* The parent's handles mean nothing here; the lock's holder may not
+	 * exist in this process. No driver call. */
+	pthread_mutex_init(&cb.mtx, NULL);
+	cb.use_clock = 0;
+	memset(cb.cx, 0, sizeof(cb.cx));
+	memset(cb.st, 0, sizeof(cb.st));
+	memset(cb.pend, 0, sizeof(cb.pend));
+	cb_sleep_reset();
+}
+
+void
+cu_busy_flush(void)
+{
+	close_own();
+	cb_flush_all();
+	cu_epoch_bump();
+}
