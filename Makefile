@@ -89,8 +89,21 @@ $(B)/tools/%: tools/%.c $(B)/libtg.a
 # lib/cuda_abi.h matches cuda.h where a CUDA toolkit is installed.
 FAKECUDA_OBJ := $(call obj,$(wildcard tools/fakecuda/*.c))
 FAKECUDA     := $(B)/fakecuda/libcuda.so.1
-CUDA_PROG_BIN := $(patsubst tests/progs/cuda/%.c,$(B)/tests/progs/cuda/%,$(wildcard tests/progs/cuda/*.c))
-all: $(FAKECUDA) $(CUDA_PROG_BIN)
+# nocuda_*.c: a process that never touches CUDA (no libcuda); *_preload.c:
+# preload libraries (.so). The others link the fake.
+CUDA_NOCUDA_SRC  := $(wildcard tests/progs/cuda/nocuda_*.c)
+CUDA_PRELOAD_SRC := $(wildcard tests/progs/cuda/*_preload.c)
+CUDA_PROG_BIN := $(patsubst tests/progs/cuda/%.c,$(B)/tests/progs/cuda/%,$(filter-out $(CUDA_NOCUDA_SRC) $(CUDA_PRELOAD_SRC),$(wildcard tests/progs/cuda/*.c)))
+CUDA_NOCUDA_BIN  := $(patsubst tests/progs/cuda/%.c,$(B)/tests/progs/cuda/%,$(CUDA_NOCUDA_SRC))
+CUDA_PRELOAD_SO  := $(patsubst tests/progs/cuda/%.c,$(B)/tests/progs/cuda/%.so,$(CUDA_PRELOAD_SRC))
+all: $(FAKECUDA) $(CUDA_PROG_BIN) $(CUDA_NOCUDA_BIN) $(CUDA_PRELOAD_SO)
+
+$(CUDA_NOCUDA_BIN): $(B)/tests/progs/cuda/%: tests/progs/cuda/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -ldl
+$(CUDA_PRELOAD_SO): $(B)/tests/progs/cuda/%.so: tests/progs/cuda/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -fPIC -o $@ $< -ldl
 
 $(FAKECUDA_OBJ): CFLAGS += -fvisibility=hidden
 $(B)/fakecuda/exports.map:

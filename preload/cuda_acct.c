@@ -289,21 +289,23 @@ cu_acct_publish(void)
 
 /* ---- registration and the GPU thread -------------------------------- */
 
-/* Register when this process has not (the verdict page then exists). */
+/* Register when this process is not registered now (the first time, or
+ * after the daemon went away): the verdict page then exists. At most once
+ * per RETRY_REGISTER_NS. */
 static void
 ensure_registered(int64_t wait_ns)
 {
 	int64_t now = shim_now_mono();
 
-	if (shim_conn_policy_cached() & SHIM_POLICY_LEARNED &&
-	    shim_pages_verdict() != NULL)
-		goto out;
-	if (now - ac.last_register < RETRY_REGISTER_NS && ac.last_register)
-		return;
-	ac.last_register = now;
-	(void)shim_conn_policy(shim_instance_sync(), now + wait_ns, 1);
-out:
-	if (shim_pages_verdict())
+	if (!shim_pages_attached() && (ac.last_register == 0 ||
+	    now - ac.last_register >= RETRY_REGISTER_NS)) {
+		ac.last_register = now;
+		if (shim_conn_lock(shim_instance_sync(), now + wait_ns) == 0) {
+			(void)shim_conn_ensure(now + wait_ns, 0);
+			shim_conn_unlock();
+		}
+	}
+	if (shim_pages_attached())
 		atomic_store_explicit(&cu_vpage, shim_pages_verdict(),
 		    memory_order_release);
 }

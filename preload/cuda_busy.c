@@ -10,9 +10,16 @@
  * same handle and function variant as the launch) just before the launch,
  * then fills the thread's cache, so the next launches on that stream go
  * the hot path, which records nothing. The batch ends with an event B:
- *  - explicit and legacy streams: the harvester (the GPU thread) records B
- *    when cuStreamQuery says the stream is idle, and while it stays busy
- *    cuts the batch every CB_ROLL_NS (B, then at once a new A: no gap);
+ *  - explicit and legacy streams: the harvester (the GPU thread) watches
+ *    them with cuStreamQuery. Each round that finds one busy records a
+ *    probe P on it (where its queued work ends) and moves cu_epoch, so the
+ *    next launch on it takes the slow path and says so (probe_live = 0).
+ *    When the stream is found idle, the batch ends at P if nothing was
+ *    launched after P — exactly where the work ended — else at a B
+ *    recorded now. While it stays busy the batch is cut every CB_ROLL_NS
+ *    (a new A, then B: a launch slipping in between is in both, and the
+ *    union counts it once); a slow-path launch between its A and the
+ *    driver (inflight) keeps the stream from being taken for idle;
  *  - a per-thread default stream only its own thread can name: the
  *    harvester asks (want_close, then cu_epoch moves), and that thread's
  *    next launch on it records B after the launch and leaves no batch
@@ -22,8 +29,9 @@
  * Whenever the harvester closes a batch it moves cu_epoch first, so no
  * thread keeps a cache that names a closed batch. The race left: a launch
  * whose thread checked its cache just before the move may reach the driver
- * just after B, outside any batch; the window is the few ns between the
- * hot path's epoch load and the driver taking the launch.
+ * just after B (or after a probe, unseen), outside any batch; the window
+ * is the few ns between the hot path's epoch load and the driver taking
+ * the launch.
  *
  * Time. Per context the harvester records a reference event R, once, on a
  * non-blocking stream of its own (never the legacy stream: that would
@@ -32,6 +40,9 @@
  * [A, A + elapsed(A, B)). R is renewed every CB_REBASE_NS (base += the
  * elapsed time from the old to the new) because elapsed times are floats:
  * against a fixed R their resolution would decay to milliseconds in hours.
+ * (An A that completes just as R is renewed is timed against the new R, a
+ * small negative elapsed time; a driver that refused it would drop that
+ * one batch.)
  * The batches of a context go into its union (lib/busy_union), so kernels
  * overlapping on different streams count once, and only the newly
  * covered ns go to the batch's device (cu_acct_add_busy, the slot taken
@@ -39,10 +50,14 @@
  *
  * Error bound. Inside a batch the time between A and B counts as busy,
  * idle gaps included:
- *  - explicit and legacy streams: B lands at most one harvest period
- *    (CB_SHORT_NS, plus the GPU thread's scheduling delay) after the
- *    stream went idle, so each busy→idle transition adds at most one
- *    period; nothing is undercounted but the race above;
+ *  - explicit and legacy streams: exact when the stream was seen busy
+ *    after its last launch (the usual case: work outlasts its launching);
+ *    otherwise B lands at most one harvest period (CB_SHORT_NS, plus the
+ *    GPU thread's scheduling delay) after the stream went idle, so each
+ *    busy→idle transition adds at most one period; a batch opened while
+ *    the GPU thread sleeps long wakes it (cu_busy_sleep), so that bound
+ *    holds from the first launch; nothing is undercounted but the race
+ *    above;
  *  - per-thread default streams: B lands after the first launch following
  *    the harvester's ask, so an idle gap before that launch (the thread
  *    computing or sleeping with its stream drained) counts as busy; a
@@ -50,11 +65,15 @@
  *  - overlaps across contexts (two contexts on one device) count twice:
  *    their timelines cannot be compared;
  *  - float resolution: under 0.1 µs per batch (R is at most ~1 s old);
+ *  - a batch ended by its context's destruction, its thread's exit or
+ *    the process's exit (cu_busy_flush) ends then: its stream's idle time
+ *    up to that moment counts;
  *  - a batch whose event fails, and batches still running when their
  *    context is destroyed or the process exits, count nothing.
- * Recording B on the legacy stream orders the context's blocking streams'
- * later work behind their current work, as any legacy-stream operation
- * does; it happens only after the program used the legacy stream itself.
+ * Recording P or B on the legacy stream orders the context's blocking
+ * streams' later work behind their current work, as any legacy-stream
+ * operation does; it happens only while the program uses the legacy
+ * stream itself (a batch is open there), at most once per round.
  *
  * Capture. No event is ever recorded on a capturing stream: capture_begin
  * (before the real call) closes the stream's open batch from the calling
@@ -71,10 +90,6 @@
 
 static __thread uint64_t my_serial;
 static _Atomic uint64_t serials;
-static __thread int exit_hook; /* this thread's key value is set */
-static pthread_key_t exit_key;
-static int exit_key_ok;
-static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
 uint64_t
 cb_serial(void)
@@ -84,8 +99,8 @@ cb_serial(void)
 	return my_serial;
 }
 
-static CUcontext
-current_ctx(void)
+CUcontext
+cb_current_ctx(void)
 {
 	tg_pfn_cuCtxGetCurrent get = CU_REAL(cuCtxGetCurrent);
 	CUcontext c = NULL;
@@ -118,26 +133,6 @@ lookup(CUcontext ctx, CUstream h, int ptsz, int create)
 	return cb_stream_find(cx, k, h, k == CB_PTDS ? cb_serial() : 0, create);
 }
 
-static void thread_exit(void *arg);
-
-static void
-exit_key_init(void)
-{
-	exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
-}
-
-/* This thread opened a batch on its per-thread stream: its exit must
- * close it. */
-static void
-want_exit_hook(void)
-{
-	if (exit_hook)
-		return;
-	pthread_once(&exit_once, exit_key_init);
-	if (exit_key_ok && pthread_setspecific(exit_key, &exit_hook) == 0)
-		exit_hook = 1;
-}
-
 static void
 fill(struct cu_thread *t, uint64_t epoch, CUstream h, int ptsz,
     struct cu_stream *s)
@@ -162,7 +157,7 @@ cu_busy_before(struct cu_thread *t, CUstream h, int ptsz,
 {
 	/* Read first: a bump during this slow path leaves the cache stale. */
 	uint64_t epoch = atomic_load_explicit(&cu_epoch, memory_order_acquire);
-	CUcontext ctx = current_ctx();
+	CUcontext ctx = cb_current_ctx();
 	int slot = ctx ? cu_ctx_slot(ctx) : -1;
 	struct cu_stream *s;
 
@@ -188,7 +183,7 @@ cu_busy_before(struct cu_thread *t, CUstream h, int ptsz,
 		if (s->kind == CB_PTDS) {
 			s->rec_h = h;
 			s->rec_ptsz = ptsz;
-			want_exit_hook();
+			cb_want_exit_hook();
 		}
 		fill(t, epoch, h, ptsz, s);
 		tk_wake = 1;
@@ -234,7 +229,7 @@ cu_busy_after(struct cu_thread *t, struct cu_ticket *tk, CUresult rc)
 void
 cu_busy_capture_begin(CUstream h, int ptsz)
 {
-	CUcontext ctx = current_ctx();
+	CUcontext ctx = cb_current_ctx();
 	struct cu_stream *s;
 
 	if (ctx == NULL || kind_of(h, ptsz) == CB_LEGACY)
@@ -269,7 +264,7 @@ still_capturing(CUstream h, int ptsz)
 void
 cu_busy_capture_end(CUstream h, int ptsz)
 {
-	CUcontext ctx = current_ctx();
+	CUcontext ctx = cb_current_ctx();
 	struct cu_stream *s;
 
 	if (ctx == NULL || kind_of(h, ptsz) == CB_LEGACY)
@@ -315,7 +310,7 @@ void
 cu_busy_ctx_gone(CUcontext ctx)
 {
 	uint64_t adds[TG_PAGE_GPUS] = { 0 };
-	int mode, cx, here = current_ctx() == ctx;
+	int mode, cx, here = cb_current_ctx() == ctx;
 
 	pthread_mutex_lock(&cb.mtx);
 	if ((cx = cb_ctx_index(ctx, 0)) < 0) {
@@ -344,63 +339,5 @@ cu_busy_ctx_gone(CUcontext ctx)
 	cb_ctx_forget(cx);
 	pthread_mutex_unlock(&cb.mtx);
 	cb_add_busy(adds);
-	cu_epoch_bump();
-}
-
-/* Close this thread's per-thread-stream batches (its key destructor, or
- * the process's exit) and forget those streams: no one else can name
- * them. The thread's current context is moved and put back. */
-static void
-close_own(void)
-{
-	tg_pfn_cuCtxSetCurrent set = CU_REAL(cuCtxSetCurrent);
-	CUcontext was = current_ctx(), now = was;
-	uint64_t me = my_serial;
-
-	if (me == 0 || set == NULL)
-		return;
-	pthread_mutex_lock(&cb.mtx);
-	for (int i = 0; i < CB_STREAMS; i++) {
-		struct cu_stream *s = &cb.st[i];
-		CUcontext c = cb.cx[s->cx].ctx;
-
-		if (!s->used || s->kind != CB_PTDS || s->owner != me)
-			continue;
-		if (s->open && (now == c || set(c) == CUDA_SUCCESS)) {
-			now = c;
-			cb_close(s, CU_STREAM_PER_THREAD, 0, 1);
-		}
-		cb_stream_forget(s);
-	}
-	pthread_mutex_unlock(&cb.mtx);
-	if (now != was)
-		set(was);
-}
-
-static void
-thread_exit(void *arg)
-{
-	(void)arg;
-	close_own();
-}
-
-void
-cu_busy_reset(void)
-{
-	/* The parent's handles mean nothing here; the lock's holder may not
-	 * exist in this process. No driver call. */
-	pthread_mutex_init(&cb.mtx, NULL);
-	cb.use_clock = 0;
-	memset(cb.cx, 0, sizeof(cb.cx));
-	memset(cb.st, 0, sizeof(cb.st));
-	memset(cb.pend, 0, sizeof(cb.pend));
-	cb_sleep_reset();
-}
-
-void
-cu_busy_flush(void)
-{
-	close_own();
-	cb_flush_all();
 	cu_epoch_bump();
 }

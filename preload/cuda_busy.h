@@ -3,11 +3,15 @@
  * bound are in cuda_busy.c's header comment):
  *
  *   cuda_busy.c          the slow path of a launch, capture, streams and
- *                        contexts gone, thread exit, fork
+ *                        contexts gone
+ *   cuda_busy_exit.c     a thread's exit, the process's, a fork child
  *   cuda_busy_table.c    the state: contexts, streams, closed batches,
  *                        events (a free list per context)
- *   cuda_busy_harvest.c  the GPU thread's round: close idle batches, time
- *                        the closed ones, add their union to the device
+ *   cuda_busy_harvest.c  the GPU thread's round: probe busy streams,
+ *                        close idle ones' batches, cut long ones
+ *   cuda_busy_time.c     each context's timeline (reference event), and
+ *                        closed batches timed into its union
+ *   cuda_busy_sleep.c    the GPU thread's sleep, cut short by a new batch
  *
  * Everything here is guarded by cb.mtx, which only slow paths and the
  * harvester take; the launch hot path never touches it.
@@ -98,6 +102,14 @@ extern struct cb_state cb;
 
 /* This thread's serial (never 0, never reused in a process). */
 uint64_t cb_serial(void);
+/* The calling thread's current context (NULL: none, or no driver). */
+CUcontext cb_current_ctx(void);
+
+/* ---- cuda_busy_exit.c ----------------------------------------------- */
+
+/* This thread opened a batch on its per-thread stream: its exit must
+ * close it (a key destructor). */
+void cb_want_exit_hook(void);
 
 /* ---- cuda_busy_table.c (cb.mtx held) -------------------------------- */
 
@@ -131,12 +143,21 @@ void cb_pend_drop(struct cb_pending *p);
 /* Any batch open or waiting? */
 int cb_live(void);
 
-/* A batch was opened: a harvester in its long sleep starts a round
- * (cb.mtx not held). */
+/* ---- cuda_busy_sleep.c (cb.mtx not held) ---------------------------- */
+
+/* A batch was opened: a GPU thread in its long sleep starts a round. */
 void cb_wake(void);
+/* A round begins: openings from now on cut the next sleep short. */
+void cb_round_begins(void);
 void cb_sleep_reset(void); /* a fork child */
 
-/* ---- cuda_busy_harvest.c (cb.mtx held) ------------------------------ */
+/* ---- cuda_busy_time.c (cb.mtx held) --------------------------------- */
+
+int64_t cb_mono_ns(void);
+/* Give context cx its reference event (the caller's current context is
+ * cx's), and renew it every CB_REBASE_NS. */
+void cb_ensure_ref(int cx, int64_t now);
+void cb_rebase(int cx, int64_t now);
 
 /* Time what completed in context cx: start events against its
  * reference, closed batches into its union; adds[slot] += new busy ns.
@@ -146,6 +167,8 @@ void cb_time_ctx(int cx, uint64_t adds[TG_PAGE_GPUS], int oneshot);
 
 /* ns from a cuEventElapsedTime answer (ms as a float). */
 int64_t cb_ms_to_ns(float ms);
+
+/* ---- cuda_busy_harvest.c -------------------------------------------- */
 
 /* The calling thread's capture mode becomes relaxed until cb_relaxed_end,
  * so its queries cannot invalidate another thread's capture. Returns the

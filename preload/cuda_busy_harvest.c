@@ -13,38 +13,7 @@
  *   4. renew R when it is CB_REBASE_NS old; keep a few events made.
  * The busy ns found go to the devices after the lock is let go.
  */
-#include <time.h>
-
 #include "cuda_busy.h"
-
-static int64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-int64_t
-cb_ms_to_ns(float ms)
-{
-	double ns = (double)ms * 1e6; /* by hand: the shim links no libm */
-
-	return (int64_t)(ns < 0 ? ns - 0.5 : ns + 0.5);
-}
-
-static CUresult
-elapsed(float *ms, CUevent a, CUevent b)
-{
-	void *f = cu_real_get(TG_FN_cuEventElapsedTime_v2);
-
-	if (f == NULL)
-		f = cu_real_get(TG_FN_cuEventElapsedTime);
-	if (f == NULL)
-		return CUDA_ERROR_NOT_INITIALIZED;
-	return ((tg_pfn_cuEventElapsedTime)f)(ms, a, b);
-}
 
 int
 cb_relaxed_begin(void)
@@ -75,152 +44,6 @@ cb_add_busy(const uint64_t adds[TG_PAGE_GPUS])
 	for (int i = 0; i < TG_PAGE_GPUS; i++)
 		if (adds[i])
 			cu_acct_add_busy(i, adds[i]);
-}
-
-/* A timeline: a reference event and its time. */
-struct tl {
-	CUevent ref;
-	int64_t base;
-};
-
-/* Time bt's start against the timeline, once A completed. */
-static CUresult
-time_start(const struct tl *tl, struct cb_batch *bt)
-{
-	float ms;
-	CUresult rc;
-
-	if (bt->a_timed)
-		return CUDA_SUCCESS;
-	if (tl->ref == NULL)
-		return CUDA_ERROR_NOT_READY;
-	if ((rc = elapsed(&ms, tl->ref, bt->a)) == CUDA_SUCCESS) {
-		bt->a_ns = tl->base + cb_ms_to_ns(ms);
-		bt->a_timed = 1;
-	}
-	return rc;
-}
-
-/* A closed batch whose events completed: its new part of the union. */
-static void
-time_closed(const struct tl *tl, struct cb_pending *p,
-    uint64_t adds[TG_PAGE_GPUS])
-{
-	struct cb_ctx *c = &cb.cx[p->cx];
-	CUresult rc = time_start(tl, &p->bt);
-	int64_t dur;
-	uint64_t n;
-	float ms;
-
-	if (rc == CUDA_SUCCESS && (rc = elapsed(&ms, p->bt.a, p->bt.b)) ==
-	    CUDA_SUCCESS) {
-		dur = cb_ms_to_ns(ms);
-		n = busy_union_add(&c->u, p->bt.a_ns,
-		    p->bt.a_ns + (dur > 0 ? dur : 0));
-		if (p->bt.slot >= 0 && p->bt.slot < TG_PAGE_GPUS)
-			adds[p->bt.slot] += n;
-	}
-	if (rc != CUDA_ERROR_NOT_READY)
-		cb_pend_drop(p); /* timed, or failed: no time invented */
-}
-
-/* The context's reference; for a last timing (oneshot) of a context
- * that has none yet, any start event of its batches serves: any event of
- * the context gives the same differences. */
-static struct tl
-timeline(int cx, int oneshot)
-{
-	struct tl tl = { cb.cx[cx].ref, cb.cx[cx].ref_base };
-
-	for (int i = 0; i < CB_PENDING && tl.ref == NULL && oneshot; i++)
-		if (cb.pend[i].used && cb.pend[i].cx == cx)
-			tl.ref = cb.pend[i].bt.a;
-	return tl;
-}
-
-void
-cb_time_ctx(int cx, uint64_t adds[TG_PAGE_GPUS], int oneshot)
-{
-	struct tl tl = timeline(cx, oneshot);
-	CUresult rc;
-
-	/* Open batches' starts first, while R is recent: precision. Not
-	 * against a borrowed reference: they may outlive this call. */
-	for (int i = 0; i < CB_STREAMS && tl.ref == cb.cx[cx].ref; i++) {
-		struct cu_stream *s = &cb.st[i];
-
-		if (!s->used || s->cx != cx || !s->open)
-			continue;
-		rc = time_start(&tl, &s->cur);
-		if (rc != CUDA_SUCCESS && rc != CUDA_ERROR_NOT_READY) {
-			cb_drop_open(s);
-			cu_epoch_bump();
-		}
-	}
-	for (int i = 0; i < CB_PENDING; i++)
-		if (cb.pend[i].used && cb.pend[i].cx == cx)
-			time_closed(&tl, &cb.pend[i], adds);
-}
-
-static void
-ensure_ref(int cx, int64_t now)
-{
-	struct cb_ctx *c = &cb.cx[cx];
-	tg_pfn_cuStreamCreate create = CU_REAL(cuStreamCreate);
-	CUevent e;
-
-	if (c->ref != NULL)
-		return;
-	if (c->hs == NULL && (create == NULL ||
-	    create(&c->hs, CU_STREAM_NON_BLOCKING) != CUDA_SUCCESS)) {
-		c->hs = NULL;
-		return;
-	}
-	if ((e = cb_ev_take(cx, 1)) == NULL)
-		return;
-	if (cb_record(e, c->hs, 0) != CUDA_SUCCESS) {
-		cb_ev_give(cx, e);
-		return;
-	}
-	c->ref = e;
-	c->ref_at = now;
-}
-
-/* A new reference every CB_REBASE_NS; it takes over once both are
- * complete and the distance between them is known. */
-static void
-rebase(int cx, int64_t now)
-{
-	struct cb_ctx *c = &cb.cx[cx];
-	CUresult rc;
-	float ms;
-
-	if (c->ref == NULL)
-		return;
-	if (c->ref_next == NULL) {
-		if (now - c->ref_at < CB_REBASE_NS ||
-		    (c->ref_next = cb_ev_take(cx, 1)) == NULL)
-			return;
-		c->ref_next_at = now;
-		if (cb_record(c->ref_next, c->hs, 0) != CUDA_SUCCESS)
-			goto fail;
-		return;
-	}
-	rc = elapsed(&ms, c->ref, c->ref_next);
-	if (rc == CUDA_ERROR_NOT_READY)
-		return;
-	if (rc != CUDA_SUCCESS)
-		goto fail;
-	c->ref_base += cb_ms_to_ns(ms);
-	cb_ev_give(cx, c->ref);
-	c->ref = c->ref_next;
-	c->ref_at = c->ref_next_at;
-	c->ref_next = NULL;
-	return;
-fail:
-	cb_ev_give(cx, c->ref_next);
-	c->ref_next = NULL;
-	c->ref_at = now; /* try again a period later */
 }
 
 static void
@@ -346,89 +169,15 @@ round_ctx(int cx, int64_t now, int close_all, uint64_t adds[TG_PAGE_GPUS])
 		cu_epoch_bump();
 		return;
 	}
-	ensure_ref(cx, now);
+	cb_ensure_ref(cx, now);
 	for (int i = 0; i < CB_STREAMS; i++)
 		if (cb.st[i].used && cb.st[i].cx == cx && cb.st[i].open)
 			check_open(&cb.st[i], now, close_all);
 	cb_time_ctx(cx, adds, close_all);
 	if (close_all)
 		return;
-	rebase(cx, now);
+	cb_rebase(cx, now);
 	top_up(cx);
-}
-
-/* The GPU thread's sleep: a batch opened during a long one (nothing was
- * open) starts a round at once, or its first idle check would come up to
- * CB_LONG_NS late — more than the error bound allows. */
-static struct {
-	pthread_mutex_t mtx;
-	pthread_cond_t cv;
-	int cv_ok, woken;
-	_Atomic int long_sleep; /* the GPU thread is in (or entering) one */
-	_Atomic int pending;    /* a batch opened since the round began */
-} zz = { .mtx = PTHREAD_MUTEX_INITIALIZER };
-static pthread_once_t zz_once = PTHREAD_ONCE_INIT;
-
-static void
-zz_init(void)
-{
-	pthread_condattr_t a;
-
-	pthread_condattr_init(&a);
-	zz.cv_ok = pthread_condattr_setclock(&a, CLOCK_MONOTONIC) == 0 &&
-	    pthread_cond_init(&zz.cv, &a) == 0;
-	pthread_condattr_destroy(&a);
-}
-
-void
-cu_busy_sleep(int64_t ns)
-{
-	struct timespec until, ts;
-	int64_t t;
-
-	pthread_once(&zz_once, zz_init);
-	if (!zz.cv_ok || ns <= CB_SHORT_NS) {
-		ts.tv_sec = ns / 1000000000LL;
-		ts.tv_nsec = ns % 1000000000LL;
-		nanosleep(&ts, NULL);
-		return;
-	}
-	t = mono_ns() + ns;
-	until.tv_sec = t / 1000000000LL;
-	until.tv_nsec = t % 1000000000LL;
-	pthread_mutex_lock(&zz.mtx);
-	zz.woken = 0;
-	/* long_sleep, then pending (cb_wake: the other way round): one of
-	 * us sees the other's store, so no opening is missed. */
-	atomic_store(&zz.long_sleep, 1);
-	if (!atomic_exchange(&zz.pending, 0))
-		while (!zz.woken &&
-		    pthread_cond_timedwait(&zz.cv, &zz.mtx, &until) == 0)
-			;
-	atomic_store(&zz.long_sleep, 0);
-	pthread_mutex_unlock(&zz.mtx);
-}
-
-void
-cb_wake(void)
-{
-	atomic_store(&zz.pending, 1);
-	if (!atomic_load(&zz.long_sleep))
-		return;
-	pthread_mutex_lock(&zz.mtx);
-	zz.woken = 1;
-	pthread_cond_signal(&zz.cv);
-	pthread_mutex_unlock(&zz.mtx);
-}
-
-/* A fork child: the lock's holder may not exist here. */
-void
-cb_sleep_reset(void)
-{
-	pthread_mutex_init(&zz.mtx, NULL);
-	zz.woken = 0;
-	atomic_store(&zz.long_sleep, 0);
-	atomic_store(&zz.pending, 0);
 }
 
 static __thread int relaxed; /* this thread's capture mode is relaxed */
@@ -437,14 +186,12 @@ int64_t
 cu_busy_harvest(void)
 {
 	uint64_t adds[TG_PAGE_GPUS] = { 0 };
-	int64_t now = mono_ns();
+	int64_t now = cb_mono_ns();
 	int live;
 
 	if (!relaxed)
-		relaxed = 1;
-	/* A batch opened from here on is seen by this round or, if too
-	 * late for it, cuts the sleep after it short. */
-	atomic_store(&zz.pending, 0);
+		relaxed = cb_relaxed_begin() >= 0;
+	cb_round_begins();
 	for (int cx = 0; cx < CB_CTXS; cx++) {
 		pthread_mutex_lock(&cb.mtx);
 		if (cb.cx[cx].used)
@@ -473,7 +220,7 @@ cb_flush_all(void)
 	pthread_mutex_lock(&cb.mtx);
 	for (int cx = 0; cx < CB_CTXS; cx++)
 		if (cb.cx[cx].used)
-			round_ctx(cx, mono_ns(), 1, adds);
+			round_ctx(cx, cb_mono_ns(), 1, adds);
 	pthread_mutex_unlock(&cb.mtx);
 	set(was);
 	cb_relaxed_end(mode);

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "client_int.h"
+#include "instance.h"
 #include "cushim.h"
 #include "real.h"
 #include "say.h"
@@ -92,6 +94,14 @@ pause_wait(const struct tg_verdict_page *v)
 			continue;
 		last_check = shim_now_mono();
 		if (daemon_gone()) {
+			/* Nobody is left to lift it: the registration ends
+			 * (its pages turn to zeros: TG_RUN) and the GPU
+			 * thread registers anew when a daemon is back. */
+			if (shim_conn_lock(shim_instance_sync(),
+			    shim_now_mono() + PAUSE_POLL_NS) == 0) {
+				shim_conn_drop(SHIM_RETRY_NS);
+				shim_conn_unlock();
+			}
 			shim_say("tollgated went away while GPU launches were "
 			    "paused: going on");
 			cu_acct_blocked(CU_BLOCKED_PAUSE,

@@ -10,7 +10,13 @@
  * name we hook, looked up in another handle, gets an answer of ours: the
  * wrapper when the driver has that symbol, and the driver's own "not
  * found" (a lookup that fails the same way, so dlerror is set) when it
- * does not: a process without CUDA sees what it would have seen.
+ * does not: a process without CUDA sees what it would have seen — the
+ * same NULL, and a dlerror for the same name, though naming
+ * libtollgate.so rather than the program (the default scope holds our
+ * export, so the failing lookup has to be our own RTLD_NEXT one). Also
+ * known: dlsym(RTLD_NEXT, "cuLaunchKernel") from the main program finds
+ * our export even when no driver is loaded (its call answers
+ * CUDA_ERROR_NOT_INITIALIZED).
  *
  * The real dlsym is cuda_real.c's cu_dlsym_real. Like the other hook_*.c
  * files this one stays out of the archive the unit tests link: a test

@@ -8,6 +8,7 @@
 
 static void *_Atomic base;      /* two pages: verdict, counters */
 static _Atomic uint64_t generation;
+static _Atomic int attached;
 
 static void *
 reserve(void)
@@ -47,6 +48,7 @@ shim_pages_detach(void)
 
 	if (b == NULL)
 		return;
+	atomic_store(&attached, 0);
 	mmap(b, TG_PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
 	    MAP_FIXED, -1, 0);
 	mmap(b + TG_PAGE_SIZE, TG_PAGE_SIZE, PROT_READ | PROT_WRITE,
@@ -72,6 +74,7 @@ shim_pages_attach(int verdict_fd, int counters_fd, const char **why)
 		return -1;
 	}
 	atomic_fetch_add_explicit(&generation, 1, memory_order_release);
+	atomic_store(&attached, 1);
 	return 0;
 }
 
@@ -93,4 +96,10 @@ uint64_t
 shim_pages_generation(void)
 {
 	return atomic_load_explicit(&generation, memory_order_acquire);
+}
+
+int
+shim_pages_attached(void)
+{
+	return atomic_load(&attached);
 }

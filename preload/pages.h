@@ -34,4 +34,7 @@ struct tg_counters_page *shim_pages_counters(void);
  * has counted nothing of ours yet. */
 uint64_t shim_pages_generation(void);
 
+/* 1 while a registration's pages are mapped (not zeros). */
+int shim_pages_attached(void);
+
 #endif
