@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -319,18 +320,8 @@ gpu_thread(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	shim_inside = 1; /* our own socket calls are not metered */
-	/* Our queries must never invalidate another thread's capture. */
-	{
-		tg_pfn_cuThreadExchangeStreamCaptureMode x =
-		    CU_REAL(cuThreadExchangeStreamCaptureMode);
-		CUstreamCaptureMode m = CU_STREAM_CAPTURE_MODE_RELAXED;
-
-		if (x)
-			x(&m);
-	}
 	for (;;) {
 		int64_t sleep_ns = cu_busy_harvest(), now = shim_now_mono();
-		struct timespec ts;
 
 		if (now - ac.last_publish >= CU_PUBLISH_NS) {
 			ensure_registered(0);
@@ -338,9 +329,7 @@ gpu_thread(void *arg)
 		}
 		if (sleep_ns > CU_PUBLISH_NS || sleep_ns <= 0)
 			sleep_ns = CU_PUBLISH_NS;
-		ts.tv_sec = sleep_ns / 1000000000LL;
-		ts.tv_nsec = sleep_ns % 1000000000LL;
-		nanosleep(&ts, NULL);
+		cu_busy_sleep(sleep_ns);
 	}
 	return NULL;
 }
@@ -362,6 +351,10 @@ cu_acct_start(void)
 	ensure_registered(REGISTER_WAIT_NS);
 	if (!start)
 		return;
+	/* atexit handlers run before the libraries' destructors, libcuda's
+	 * included: the last batches are ended and timed, then cu_acct_exit
+	 * publishes them. */
+	atexit(cu_busy_flush);
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&a, 256 * 1024);

@@ -147,9 +147,29 @@ fill(struct cu_thread *t, uint64_t epoch, CUstream h, int ptsz,
 
 /* The slow-path launch this thread has between before and after (one at
  * a time: a launch does not nest). */
-static __thread struct cu_stream *tk_s;
-static __thread uint64_t tk_gen;
-static __thread int tk_wake;
+static __thread struct {
+	struct cu_stream *s;
+	uint64_t gen, fills;
+	CUstream h;
+	int ptsz;
+	int opened;     /* this launch opened the stream's batch */
+} here;
+
+/* Open a batch on s for a launch on (h, ptsz); 0 when one is open. */
+static int
+open_batch(struct cu_stream *s, CUstream h, int ptsz, int slot)
+{
+	if (s->kind == CB_LEGACY && cb.cx[s->cx].ncapturing > 0)
+		return -1; /* work there would break the capture anyway */
+	if (cb_open(s, h, ptsz, slot, 1) != 0)
+		return -1;
+	if (s->kind == CB_PTDS) {
+		s->rec_h = h;
+		s->rec_ptsz = ptsz;
+		cb_want_exit_hook();
+	}
+	return 0;
+}
 
 void
 cu_busy_before(struct cu_thread *t, CUstream h, int ptsz,
@@ -163,7 +183,7 @@ cu_busy_before(struct cu_thread *t, CUstream h, int ptsz,
 
 	memset(tk, 0, sizeof(*tk));
 	tk->count = 1;
-	tk_s = NULL;
+	memset(&here, 0, sizeof(here));
 	if (ctx == NULL)
 		return; /* the launch fails: no context */
 	pthread_mutex_lock(&cb.mtx);
@@ -173,56 +193,78 @@ cu_busy_before(struct cu_thread *t, CUstream h, int ptsz,
 	} else if (s->capturing) {
 		tk->count = 0;
 	} else if (s->open && s->kind == CB_PTDS && s->want_close) {
-		tk->s = s;
 		tk->record_after = 1;
 	} else if (s->open) {
 		s->probe_live = 0; /* work goes in after the probe */
+		s->fills++;
 		fill(t, epoch, h, ptsz, s);
-	} else if ((s->kind != CB_LEGACY || cb.cx[s->cx].ncapturing == 0) &&
-	    cb_open(s, h, ptsz, slot, 1) == 0) {
-		if (s->kind == CB_PTDS) {
-			s->rec_h = h;
-			s->rec_ptsz = ptsz;
-			cb_want_exit_hook();
-		}
-		fill(t, epoch, h, ptsz, s);
-		tk_wake = 1;
+	} else if (open_batch(s, h, ptsz, slot) == 0) {
+		here.opened = 1;
+		/* An explicit or legacy stream gets a probe after this launch
+		 * (cu_busy_after), valid until the next launch: that one must
+		 * take the slow path to say so, so no cache is filled yet. */
+		if (s->kind == CB_PTDS)
+			fill(t, epoch, h, ptsz, s);
 	}
 	if (s != NULL && s->open) {
 		/* Until after: the harvester must not take the stream for
 		 * idle while this launch is on its way. */
 		s->inflight++;
 		tk->s = s;
-		tk_s = s;
-		tk_gen = s->gen;
+		here.s = s;
+		here.gen = s->gen;
+		here.fills = s->fills;
+		here.h = h;
+		here.ptsz = ptsz;
 	}
 	pthread_mutex_unlock(&cb.mtx);
+}
+
+/* After the launch, with cb.mtx held and s still the entry seen before. */
+static void
+after_launch(struct cu_stream *s, const struct cu_ticket *tk)
+{
+	s->inflight--;
+	if (!s->open || s->capturing)
+		return;
+	if (tk->record_after && s->kind == CB_PTDS && s->owner == cb_serial())
+		cb_close(s, s->rec_h, s->rec_ptsz, 1);
+	else if (here.opened && s->kind != CB_PTDS && s->fills == here.fills)
+		cb_probe(s, here.h, here.ptsz);
 }
 
 void
 cu_busy_after(struct cu_thread *t, struct cu_ticket *tk, CUresult rc)
 {
-	struct cu_stream *s = tk_s;
+	struct cu_stream *s = here.s;
 
 	(void)t;
 	(void)rc; /* a failed launch still ends the batch: B goes on anyway */
 	if (s != NULL) {
 		pthread_mutex_lock(&cb.mtx);
-		/* Still the entry this launch saw (not forgotten meanwhile)? */
-		if (s->used && s->gen == tk_gen) {
-			s->inflight--;
-			if (tk->record_after && s->open && s->kind == CB_PTDS &&
-			    s->owner == cb_serial() && !s->capturing)
-				cb_close(s, s->rec_h, s->rec_ptsz, 1);
-		}
+		/* Not forgotten meanwhile (a stream or context gone)? */
+		if (s->used && s->gen == here.gen)
+			after_launch(s, tk);
 		pthread_mutex_unlock(&cb.mtx);
-		tk_s = NULL;
 	}
-	if (tk_wake) {
+	if (here.opened) {
 		/* After the launch: woken first, the GPU thread could run its
 		 * round before this launch reaches the driver. */
-		tk_wake = 0;
 		cb_wake();
+	}
+	memset(&here, 0, sizeof(here));
+}
+
+/* s captures from now on: its open batch ends first (here: the caller's
+ * current context is s's). */
+static void
+mark_capturing(struct cu_stream *s, CUstream h, int ptsz, int here)
+{
+	if (s->open)
+		cb_close(s, h, ptsz, here);
+	if (!s->capturing) {
+		s->capturing = 1;
+		cb.cx[s->cx].ncapturing++;
 	}
 }
 
@@ -235,14 +277,14 @@ cu_busy_capture_begin(CUstream h, int ptsz)
 	if (ctx == NULL || kind_of(h, ptsz) == CB_LEGACY)
 		return; /* the legacy stream cannot capture */
 	pthread_mutex_lock(&cb.mtx);
-	if ((s = lookup(ctx, h, ptsz, 1)) != NULL) {
-		if (s->open)
-			cb_close(s, h, ptsz, 1);
-		if (!s->capturing) {
-			s->capturing = 1;
-			cb.cx[s->cx].ncapturing++;
-		}
-	}
+	if ((s = lookup(ctx, h, ptsz, 1)) != NULL)
+		mark_capturing(s, h, ptsz, 1);
+	/* A handle is one stream whatever context is current: any other
+	 * entry of it (made while another context was) captures too. */
+	for (int i = 0; i < CB_STREAMS && kind_of(h, ptsz) == CB_EXPLICIT; i++)
+		if (cb.st[i].used && cb.st[i].kind == CB_EXPLICIT &&
+		    cb.st[i].h == h && &cb.st[i] != s)
+			mark_capturing(&cb.st[i], h, ptsz, 0);
 	pthread_mutex_unlock(&cb.mtx);
 	cu_epoch_bump();
 }
@@ -265,17 +307,23 @@ void
 cu_busy_capture_end(CUstream h, int ptsz)
 {
 	CUcontext ctx = cb_current_ctx();
-	struct cu_stream *s;
+	struct cu_stream *s, *own;
+	int over;
 
 	if (ctx == NULL || kind_of(h, ptsz) == CB_LEGACY)
 		return;
 	pthread_mutex_lock(&cb.mtx);
-	s = lookup(ctx, h, ptsz, 0);
+	own = lookup(ctx, h, ptsz, 0);
 	/* An end from the wrong thread, or a second begin refused while the
 	 * first capture goes on, leaves the stream capturing. */
-	if (s != NULL && s->capturing && !still_capturing(h, ptsz)) {
-		s->capturing = 0;
-		cb.cx[s->cx].ncapturing--;
+	over = !still_capturing(h, ptsz);
+	for (int i = 0; over && i < CB_STREAMS; i++) {
+		s = &cb.st[i];
+		if (s->used && s->capturing && (s == own ||
+		    (s->kind == CB_EXPLICIT && s->h == h))) {
+			s->capturing = 0;
+			cb.cx[s->cx].ncapturing--;
+		}
 	}
 	pthread_mutex_unlock(&cb.mtx);
 	cu_epoch_bump();

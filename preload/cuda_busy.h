@@ -33,7 +33,8 @@
 #define CB_UNION_CAP 64     /* recent disjoint intervals per context */
 
 #define CB_SHORT_NS 2000000LL      /* harvest period while batches live */
-#define CB_LONG_NS 50000000LL      /* and while none does */
+#define CB_LONG_NS 50000000LL      /* and CB_LINGER_NS after the last */
+#define CB_LINGER_NS 100000000LL
 #define CB_ROLL_NS 100000000LL     /* a busy stream's batch is cut */
 #define CB_REBASE_NS 1000000000LL  /* a context's reference is renewed */
 
@@ -64,6 +65,7 @@ struct cu_stream {
 	int rec_ptsz;
 	CUevent probe;       /* explicit, legacy: recorded while busy */
 	int probe_live;      /* no launch went to the stream since it */
+	uint64_t fills;      /* slow paths that filled a cache for it */
 	int64_t seen_ns;     /* when the harvester first saw cur open */
 	int inflight;        /* slow-path launches between before and after */
 	uint64_t gen;        /* which use of this entry (a ticket's check) */
@@ -136,6 +138,9 @@ int cb_open(struct cu_stream *s, CUstream h, int ptsz, int slot,
 void cb_close(struct cu_stream *s, CUstream h, int ptsz, int may_create);
 /* The same with an end event already recorded (the stream's probe). */
 void cb_close_at(struct cu_stream *s, CUevent b);
+/* Record s's probe on (h, ptsz): where its queued work ends now (valid
+ * while probe_live: a slow-path launch on s clears it). 0 or -1. */
+int cb_probe(struct cu_stream *s, CUstream h, int ptsz);
 /* Forget s's open batch without an end (its events go back). */
 void cb_drop_open(struct cu_stream *s);
 void cb_pend_drop(struct cb_pending *p);
@@ -183,12 +188,5 @@ void cb_add_busy(const uint64_t adds[TG_PAGE_GPUS]);
  * now, from the calling thread, and time what completed (cb.mtx not
  * held; the caller's current context is put back). */
 void cb_flush_all(void);
-
-/* Declared here until cushim.h has them (see cuda_busy.c):
- * cu_busy_sleep: the GPU thread's sleep between rounds, cut short when a
- * batch opens while it sleeps long; cu_busy_flush: close every batch this
- * thread can close and time everything complete, now (process exit). */
-void cu_busy_sleep(int64_t ns);
-void cu_busy_flush(void);
 
 #endif

@@ -93,10 +93,7 @@ roll(struct cu_stream *s, CUstream h, int64_t now)
 static void
 probe(struct cu_stream *s, CUstream h)
 {
-	if (s->probe == NULL && (s->probe = cb_ev_take(s->cx, 1)) == NULL)
-		return;
-	s->probe_live = cb_record(s->probe, h, 0) == CUDA_SUCCESS;
-	if (s->probe_live)
+	if (cb_probe(s, h, 0) == 0)
 		cu_epoch_bump(); /* the next launch on it takes the slow path */
 }
 
@@ -181,17 +178,21 @@ round_ctx(int cx, int64_t now, int close_all, uint64_t adds[TG_PAGE_GPUS])
 }
 
 static __thread int relaxed; /* this thread's capture mode is relaxed */
+static __thread int64_t last_live; /* a round began or ended with a batch */
 
 int64_t
 cu_busy_harvest(void)
 {
 	uint64_t adds[TG_PAGE_GPUS] = { 0 };
 	int64_t now = cb_mono_ns();
-	int live;
 
 	if (!relaxed)
 		relaxed = cb_relaxed_begin() >= 0;
 	cb_round_begins();
+	pthread_mutex_lock(&cb.mtx);
+	if (cb_live())
+		last_live = now;
+	pthread_mutex_unlock(&cb.mtx);
 	for (int cx = 0; cx < CB_CTXS; cx++) {
 		pthread_mutex_lock(&cb.mtx);
 		if (cb.cx[cx].used)
@@ -199,10 +200,14 @@ cu_busy_harvest(void)
 		pthread_mutex_unlock(&cb.mtx);
 	}
 	pthread_mutex_lock(&cb.mtx);
-	live = cb_live();
+	if (cb_live())
+		last_live = now;
 	pthread_mutex_unlock(&cb.mtx);
 	cb_add_busy(adds);
-	return live ? CB_SHORT_NS : CB_LONG_NS;
+	/* Short rounds go on for a while after the last batch: a program
+	 * whose tiny kernels leave each batch idle at once would otherwise
+	 * wake the GPU thread at nearly every launch (cb_wake). */
+	return now - last_live < CB_LINGER_NS ? CB_SHORT_NS : CB_LONG_NS;
 }
 
 void

@@ -214,6 +214,15 @@ cb_close(struct cu_stream *s, CUstream h, int ptsz, int may_create)
 	cb_close_at(s, b);
 }
 
+int
+cb_probe(struct cu_stream *s, CUstream h, int ptsz)
+{
+	if (s->probe == NULL && (s->probe = cb_ev_take(s->cx, 1)) == NULL)
+		return -1;
+	s->probe_live = cb_record(s->probe, h, ptsz) == CUDA_SUCCESS;
+	return s->probe_live ? 0 : -1;
+}
+
 void
 cb_drop_open(struct cu_stream *s)
 {

@@ -216,4 +216,11 @@ int64_t cu_busy_harvest(void);
 /* Forget everything (a fork child; events of the parent are not ours). */
 void cu_busy_reset(void);
 
+/* The GPU thread's sleep between rounds (instead of nanosleep): a batch
+ * opened while it sleeps long starts a round at once. */
+void cu_busy_sleep(int64_t ns);
+/* At process exit: end every batch this thread can end and time all that
+ * completed (registered with atexit when the GPU thread starts). */
+void cu_busy_flush(void);
+
 #endif
