@@ -36,6 +36,8 @@ struct price_ent {
 struct gpu_ent {
 	char *name;
 	tg_pico_usd pico_per_hour; /* exact: usd_per_hour × 10^12 */
+	tg_pico_usd spot_per_hour; /* exact: spot_usd_per_hour × 10^12 */
+	int has_spot;
 };
 
 struct tg_prices {
@@ -43,6 +45,7 @@ struct tg_prices {
 	size_t n;
 	struct gpu_ent *gpus;
 	size_t ngpus;
+	enum tg_gpu_pricing gpu_pricing; /* the last file that set it */
 };
 
 static int
@@ -189,24 +192,28 @@ put_model(struct tg_prices *t, const char *key, const struct tg_price *p)
 	return 0;
 }
 
+/* Add or replace one GPU: an override's entry replaces both prices, so a
+ * host's own on-demand figure never sits beside the shipped spot one. */
 static int
-put_gpu(struct tg_prices *t, const char *name, tg_pico_usd v)
+put_gpu(struct tg_prices *t, const struct gpu_ent *v)
 {
-	struct gpu_ent probe = { (char *)name, 0 }, *e, *ng;
+	struct gpu_ent probe = { v->name, 0, 0, 0 }, *e, *ng;
 
 	e = t->ngpus ? bsearch(&probe, t->gpus, t->ngpus, sizeof(*t->gpus),
 	    gpu_cmp) : NULL;
 	if (e) {
-		e->pico_per_hour = v;
+		e->pico_per_hour = v->pico_per_hour;
+		e->spot_per_hour = v->spot_per_hour;
+		e->has_spot = v->has_spot;
 		return 0;
 	}
 	ng = realloc(t->gpus, (t->ngpus + 1) * sizeof(*ng));
 	if (ng == NULL)
 		return -1;
 	t->gpus = ng;
-	if ((ng[t->ngpus].name = strdup(name)) == NULL)
+	ng[t->ngpus] = *v;
+	if ((ng[t->ngpus].name = strdup(v->name)) == NULL)
 		return -1;
-	ng[t->ngpus].pico_per_hour = v;
 	t->ngpus++;
 	qsort(t->gpus, t->ngpus, sizeof(*t->gpus), gpu_cmp);
 	return 0;
@@ -257,12 +264,31 @@ apply_models(struct tg_prices *t, const char *file, json_t *models,
 	return 0;
 }
 
+static const char *const gpu_keys[] = { "usd_per_hour", "spot_usd_per_hour",
+	NULL };
+
+/* One hourly price of GPU k: required, or optional and absent (0). */
+static int
+check_hourly(const char *file, const char *k, json_t *g, const char *field,
+    int required, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(g, field);
+	const char *why;
+	tg_pico_usd dummy;
+
+	if (v == NULL && !required)
+		return 0;
+	if ((why = get_money(v, USD_PER_HOUR_MAX, 1, &dummy)) == NULL)
+		return 0;
+	tg_seterr(err, errlen, "%s: gpus.%s.%s: %s", file, k, field, why);
+	return -1;
+}
+
 static int
 check_gpus(const char *file, json_t *gpus, char *err, size_t errlen)
 {
-	const char *k, *f, *why;
+	const char *k, *f;
 	json_t *g, *v;
-	tg_pico_usd dummy;
 
 	if (!json_is_object(gpus)) {
 		tg_seterr(err, errlen, "%s: gpus: expected an object", file);
@@ -275,40 +301,50 @@ check_gpus(const char *file, json_t *gpus, char *err, size_t errlen)
 			return -1;
 		}
 		json_object_foreach(g, f, v) {
-			if (strcmp(f, "usd_per_hour") != 0) {
+			if (!known_key(gpu_keys, f)) {
 				tg_seterr(err, errlen, "%s: gpus.%s.%s: unknown key",
 				    file, k, f);
 				return -1;
 			}
 		}
-		if ((why = get_money(json_object_get(g, "usd_per_hour"),
-		    USD_PER_HOUR_MAX, 1, &dummy)) != NULL) {
-			tg_seterr(err, errlen, "%s: gpus.%s.usd_per_hour: %s", file,
-			    k, why);
+		if (check_hourly(file, k, g, "usd_per_hour", 1, err,
+		    errlen) == -1 ||
+		    check_hourly(file, k, g, "spot_usd_per_hour", 0, err,
+		    errlen) == -1)
 			return -1;
-		}
 	}
 	return 0;
+}
+
+/* $/hour → pico-USD/hour: exact for the cents and fractions of cents
+ * prices are written in (a per-second price would round 2.99/3600 and
+ * bill an hour 2 nano-USD off). */
+static tg_pico_usd
+pico_per_hour(json_t *v)
+{
+	return llround(json_number_value(v) * 1e12);
 }
 
 static int
 apply_gpus(struct tg_prices *t, const char *file, json_t *gpus, char *err,
     size_t errlen)
 {
+	struct gpu_ent v;
 	const char *k;
-	json_t *g;
-	double usd;
+	json_t *g, *spot;
 
 	if (gpus == NULL)
 		return 0;
 	if (check_gpus(file, gpus, err, errlen) == -1)
 		return -1;
 	json_object_foreach(gpus, k, g) {
-		usd = json_number_value(json_object_get(g, "usd_per_hour"));
-		/* $/hour → pico-USD/hour: exact for the cents and fractions
-		 * of cents prices are written in (a per-second price would
-		 * round 2.99/3600 and bill an hour 2 nano-USD off). */
-		if (put_gpu(t, k, llround(usd * 1e12)) == -1) {
+		spot = json_object_get(g, "spot_usd_per_hour");
+		v.name = (char *)k;
+		v.pico_per_hour = pico_per_hour(json_object_get(g,
+		    "usd_per_hour"));
+		v.has_spot = spot != NULL;
+		v.spot_per_hour = spot ? pico_per_hour(spot) : 0;
+		if (put_gpu(t, &v) == -1) {
 			tg_seterr(err, errlen, "%s: out of memory", file);
 			return -1;
 		}
@@ -317,7 +353,27 @@ apply_gpus(struct tg_prices *t, const char *file, json_t *gpus, char *err,
 }
 
 static const char *const top_keys[] = { "schema_version", "source", "as_of",
-	"gpus_source", "license", "note", "models", "gpus", NULL };
+	"gpus_source", "license", "note", "models", "gpus", "gpu_pricing",
+	NULL };
+
+/* "gpu_pricing": absent (-1: the table keeps its mode), "on_demand" or
+ * "spot"; -2 on error with err filled. */
+static int
+gpu_pricing(const char *file, json_t *root, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(root, "gpu_pricing");
+	const char *s = json_string_value(v);
+
+	if (v == NULL)
+		return -1;
+	if (s && strcmp(s, "on_demand") == 0)
+		return TG_GPU_ON_DEMAND;
+	if (s && strcmp(s, "spot") == 0)
+		return TG_GPU_SPOT;
+	tg_seterr(err, errlen, "%s: gpu_pricing: expected \"on_demand\" or "
+	    "\"spot\"", file);
+	return -2;
+}
 
 static int
 check_top(const char *file, json_t *root, char *err, size_t errlen)
@@ -351,7 +407,7 @@ tg_prices_merge(struct tg_prices *t, const char *path, char *err,
 {
 	json_error_t je;
 	json_t *root, *gpus;
-	int rc = -1;
+	int rc = -1, mode = -1;
 
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL) {
@@ -362,7 +418,8 @@ tg_prices_merge(struct tg_prices *t, const char *path, char *err,
 			    je.column, je.text);
 		return -1;
 	}
-	if (check_top(path, root, err, errlen) == -1)
+	if (check_top(path, root, err, errlen) == -1 ||
+	    (mode = gpu_pricing(path, root, err, errlen)) == -2)
 		goto out;
 	/* Check the GPUs before touching the models: all or nothing. */
 	gpus = json_object_get(root, "gpus");
@@ -372,6 +429,8 @@ tg_prices_merge(struct tg_prices *t, const char *path, char *err,
 	    errlen) == -1)
 		goto out;
 	rc = apply_gpus(t, path, gpus, err, errlen);
+	if (rc == 0 && mode >= 0)
+		t->gpu_pricing = mode;
 out:
 	json_decref(root);
 	return rc;
@@ -491,13 +550,33 @@ tg_prices_find(const struct tg_prices *t, const char *provider,
 const tg_pico_usd *
 tg_prices_gpu_hourly(const struct tg_prices *t, const char *gpu)
 {
-	struct gpu_ent probe = { (char *)gpu, 0 }, *e;
+	struct gpu_ent probe = { (char *)gpu, 0, 0, 0 }, *e;
 
 	if (t == NULL || gpu == NULL)
 		return NULL;
 	e = t->ngpus ? bsearch(&probe, t->gpus, t->ngpus, sizeof(*t->gpus),
 	    gpu_cmp) : NULL;
-	return e ? &e->pico_per_hour : NULL;
+	if (e == NULL)
+		return NULL;
+	/* Spot without a spot price: on demand (the load logged it). */
+	return t->gpu_pricing == TG_GPU_SPOT && e->has_spot ?
+	    &e->spot_per_hour : &e->pico_per_hour;
+}
+
+enum tg_gpu_pricing
+tg_prices_gpu_pricing(const struct tg_prices *t)
+{
+	return t ? t->gpu_pricing : TG_GPU_ON_DEMAND;
+}
+
+const char *
+tg_prices_gpu_at(const struct tg_prices *t, size_t i, int *has_spot)
+{
+	if (t == NULL || i >= t->ngpus)
+		return NULL;
+	if (has_spot)
+		*has_spot = t->gpus[i].has_spot;
+	return t->gpus[i].name;
 }
 
 static int

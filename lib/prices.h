@@ -8,7 +8,12 @@
  *                          "cached_input_usd_per_mtok": 1.25,   (optional)
  *                          "cache_write_usd_per_mtok": 3.75,    (optional)
  *                          "max_output_tokens": 16384}, ...},
- *    "gpus": {"H100": {"usd_per_hour": 2.5}, ...}}
+ *    "gpus": {"H100": {"usd_per_hour": 2.5,
+ *                      "spot_usd_per_hour": 1.1},           (optional)
+ *             ...},
+ *    "gpu_pricing": "on_demand" | "spot"}                     (optional)
+ * A merged file's gpus entry replaces the whole entry (both prices);
+ * gpu_pricing is the last file's that sets it, else on_demand.
  * Lookup: exact "provider/model", then exact model, then the model without
  * a trailing date snapshot ("-2024-08-06", "-20241022").
  */
@@ -31,6 +36,9 @@ struct tg_price {
 
 struct tg_prices;
 
+/* Which hourly price a GPU record is billed at (the host's setting). */
+enum tg_gpu_pricing { TG_GPU_ON_DEMAND = 0, TG_GPU_SPOT = 1 };
+
 /* Load a table; errors name the file, the JSON path and what was expected.
  * Returns NULL on error with err filled. */
 struct tg_prices *tg_prices_load(const char *path, char *err, size_t errlen);
@@ -42,9 +50,16 @@ size_t tg_prices_count(const struct tg_prices *t);
 const struct tg_price *tg_prices_find(const struct tg_prices *t,
     const char *provider, const char *model);
 /* GPU hourly price of the table key gpu ("H100") in pico-USD per hour
- * (usd_per_hour × 10^12, exact), or NULL. */
+ * (usd_per_hour × 10^12, exact), or NULL. With gpu_pricing "spot" it is
+ * spot_usd_per_hour × 10^12 for a GPU that has one, else the on-demand
+ * price. */
 const tg_pico_usd *tg_prices_gpu_hourly(const struct tg_prices *t,
     const char *gpu);
+enum tg_gpu_pricing tg_prices_gpu_pricing(const struct tg_prices *t);
+/* The i-th GPU key of the table (sorted), NULL past the last; *has_spot
+ * (when not NULL) says whether it has a spot price. */
+const char *tg_prices_gpu_at(const struct tg_prices *t, size_t i,
+    int *has_spot);
 /* The table's GPU key a device name names ("NVIDIA H100 80GB HBM3" →
  * "H100", "NVIDIA A100-SXM4-80GB" → "A100"): a key found in the name as a
  * whole token (no letter or digit right before or after it; ASCII case

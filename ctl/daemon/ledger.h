@@ -22,7 +22,7 @@
 #include "money.h"
 #include "proto.h"
 
-#define LEDGER_SCHEMA_VERSION 1
+#define LEDGER_SCHEMA_VERSION 2
 #define LEDGER_JSON_SCHEMA_VERSION 1
 
 /* A record as the daemon stores it: the wire record plus what the daemon

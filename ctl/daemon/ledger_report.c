@@ -18,7 +18,9 @@
  * record's model/provider, else "(none)". by "" gives one row without a
  * key. Each row and the totals carry the DESIGN.md fields plus exact
  * "cost_nano_usd" and "unpriced_requests"; cost_per_1k_tokens is null when
- * there were no tokens (GPU only). untagged_cost_share is the cost of
+ * there were no tokens (GPU only). requests counts LLM records only: a GPU
+ * record is metered time (gpu_* fields, its cost in cost_usd), not a
+ * request (schema v2; ledger_schema.c). untagged_cost_share is the cost of
  * records with empty tags over the total cost (0 when the total is 0).
  */
 #include "ledger.h"
@@ -122,8 +124,8 @@ build_sql(const char *key)
 	    "  WHERE ((hour_start_ns >= ?3 AND hour_start_ns < ?4) OR"
 	    "   (hour_start_ns >= ?5 AND hour_start_ns < ?6))" FILTERS
 	    " UNION ALL"
-	    "  SELECT %s AS k, tags, 1, input_tokens, output_tokens,"
-	    "  cached_tokens, cache_write_tokens, reasoning_tokens,"
+	    "  SELECT %s AS k, tags, kind = 'llm', input_tokens,"
+	    "  output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,"
 	    "  estimated != 0, refused != 0, gpu_launches, gpu_busy_ns,"
 	    "  gpu_held_ns, gpu_mem_peak_bytes, cost_nano_usd, unpriced != 0"
 	    "  FROM records"

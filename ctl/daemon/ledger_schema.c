@@ -45,19 +45,21 @@
     ") WITHOUT ROWID;"
 
 /* Inside the trigger: add new.* to its period's row (floor division, so
- * the period start is right for any sign). */
-#define ROLLUP_UPSERT(name, period, width) \
+ * the period start is right for any sign). req: what the record adds to
+ * requests, as a new row and as the conflict update (v1 counted every
+ * record, "1" and "1"; v2 only LLM ones). */
+#define ROLLUP_UPSERT(name, period, width, req, req_add) \
     " INSERT INTO " name " VALUES (" \
     "  new.event_time_ns - (((new.event_time_ns % " width ")" \
     "   + " width ") % " width ")," \
     "  new.uid, new.kind, new.source, new.provider, new.model, new.tags," \
-    "  new.run, 1, new.input_tokens, new.output_tokens, new.cached_tokens," \
+    "  new.run, " req ", new.input_tokens, new.output_tokens, new.cached_tokens," \
     "  new.cache_write_tokens, new.reasoning_tokens, new.estimated != 0," \
     "  new.refused != 0, new.gpu_launches, new.gpu_busy_ns, new.gpu_held_ns," \
     "  new.gpu_mem_peak_bytes, new.cost_nano_usd, new.unpriced != 0)" \
     " ON CONFLICT (" period ", uid, kind, source, provider, model, tags," \
     "  run) DO UPDATE SET" \
-    "  requests = requests + 1," \
+    "  requests = requests + " req_add "," \
     "  input_tokens = input_tokens + excluded.input_tokens," \
     "  output_tokens = output_tokens + excluded.output_tokens," \
     "  cached_tokens = cached_tokens + excluded.cached_tokens," \
@@ -123,12 +125,32 @@ static const char schema_v1[] =
     /* The rollups follow every record actually inserted (a duplicate id
      * is DO NOTHING and fires no trigger), inside the same transaction. */
     "CREATE TRIGGER records_rollup AFTER INSERT ON records BEGIN"
-    ROLLUP_UPSERT("rollups_hourly", "hour_start_ns", "3600000000000")
-    ROLLUP_UPSERT("rollups_daily", "day_start_ns", "86400000000000")
+    ROLLUP_UPSERT("rollups_hourly", "hour_start_ns", "3600000000000",
+	"1", "1")
+    ROLLUP_UPSERT("rollups_daily", "day_start_ns", "86400000000000",
+	"1", "1")
     " END;";
+
+/* v2: requests counts LLM requests only. A GPU record (one per device per
+ * --gpu-interval) is metered time, not a request; v1 counted it, so a
+ * report of an hour of training showed hundreds of "requests". The
+ * trigger is replaced and the GPU rows already summed are corrected
+ * (their requests were nothing but GPU records: rows are keyed by kind). */
+#define V2_REQ "(new.kind = 'llm')"
+static const char schema_v2[] =
+    "DROP TRIGGER IF EXISTS records_rollup;"
+    "CREATE TRIGGER records_rollup AFTER INSERT ON records BEGIN"
+    ROLLUP_UPSERT("rollups_hourly", "hour_start_ns", "3600000000000",
+	V2_REQ, "excluded.requests")
+    ROLLUP_UPSERT("rollups_daily", "day_start_ns", "86400000000000",
+	V2_REQ, "excluded.requests")
+    " END;"
+    "UPDATE rollups_hourly SET requests = 0 WHERE kind != 'llm';"
+    "UPDATE rollups_daily SET requests = 0 WHERE kind != 'llm';";
 
 const struct ledger_step ledger_steps[] = {
 	{ 1, schema_v1 },
+	{ 2, schema_v2 },
 };
 const size_t ledger_nsteps = sizeof(ledger_steps) / sizeof(ledger_steps[0]);
 

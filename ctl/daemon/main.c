@@ -142,6 +142,23 @@ set_paths(struct tgd *d, const struct opts *o)
 		fatal("cannot create the state directory %s", d->state_dir);
 }
 
+/* Spot pricing, and each GPU it bills on demand for want of a spot price:
+ * one line each, at start and at every reload (on demand says nothing). */
+static void
+prices_log_gpu(const struct tg_prices *t)
+{
+	const char *g;
+	int spot;
+
+	if (tg_prices_gpu_pricing(t) != TG_GPU_SPOT)
+		return;
+	log_info("%s: GPU pricing: spot", __func__);
+	for (size_t i = 0; (g = tg_prices_gpu_at(t, i, &spot)) != NULL; i++)
+		if (!spot)
+			log_warnx("%s: GPU %s has no spot_usd_per_hour; billed "
+			    "at its on-demand usd_per_hour", __func__, g);
+}
+
 /* The table: --prices FILE, else the shipped one (tg_path_prices) merged
  * with /etc/tollgate/prices.json when that exists. NULL when none. */
 static struct tg_prices *
@@ -164,6 +181,7 @@ prices_load(struct tgd *d, const char *given, char *err, size_t errlen)
 		tg_prices_free(t);
 		return NULL;
 	}
+	prices_log_gpu(t);
 	return t;
 }
 

@@ -237,6 +237,80 @@ test_gpu_key(void **state)
 	tg_prices_free(t);
 }
 
+/* gpu_pricing "spot" (issue 5: "on-demand or spot per host setting"):
+ * a GPU with spot_usd_per_hour is billed at it, exactly; one without
+ * falls back to usd_per_hour. The mode is the last merged file's that sets
+ * it; a gpus entry replaces both prices. */
+static void
+test_gpu_spot(void **state)
+{
+	static const char *const names[] = { "A100", "A10G", "H100", "H200",
+		"L4", "L40S", "T4", NULL };
+	struct tg_prices *t;
+	const char *path, *g;
+	char err[512];
+	int spot = -1;
+	size_t i;
+
+	t = tg_prices_load(shipped, err, sizeof(err));
+	assert_non_null(t);
+	/* shipped: on demand, and no spot figures (a host sets its own) */
+	assert_int_equal(tg_prices_gpu_pricing(t), TG_GPU_ON_DEMAND);
+	for (i = 0; (g = tg_prices_gpu_at(t, i, &spot)) != NULL; i++) {
+		assert_non_null(names[i]);
+		assert_string_equal(g, names[i]);
+		assert_int_equal(spot, 0);
+	}
+	assert_null(names[i]);
+
+	path = write_file("spot.json", "{\"schema_version\": 1,"
+	    " \"gpu_pricing\": \"spot\", \"gpus\": {"
+	    " \"H100\": {\"usd_per_hour\": 2.99, \"spot_usd_per_hour\": 1.23},"
+	    " \"L4\": {\"usd_per_hour\": 0.8, \"spot_usd_per_hour\": 0.0299}}}");
+	assert_int_equal(tg_prices_merge(t, path, err, sizeof(err)), 0);
+	assert_int_equal(tg_prices_gpu_pricing(t), TG_GPU_SPOT);
+	/* $1.23/h: an hour is 1,230,000,000 nano-USD; $0.0299/h exact too */
+	assert_int_equal(*tg_prices_gpu_hourly(t, "H100"), 1230000000000LL);
+	assert_int_equal(*tg_prices_gpu_hourly(t, "L4"), 29900000000LL);
+	/* no spot price: on demand ($1.79/h) */
+	assert_int_equal(*tg_prices_gpu_hourly(t, "A100"), 1790000000000LL);
+	assert_null(tg_prices_gpu_hourly(t, "Z80"));
+	assert_string_equal(tg_prices_gpu_at(t, 2, &spot), "H100");
+	assert_int_equal(spot, 1);
+	assert_string_equal(tg_prices_gpu_at(t, 0, &spot), "A100");
+	assert_int_equal(spot, 0);
+
+	/* a file without gpu_pricing keeps the mode; its H100 entry
+	 * replaces both prices, so H100 is on demand again */
+	path = write_file("host.json", "{\"schema_version\": 1, \"gpus\":"
+	    " {\"H100\": {\"usd_per_hour\": 3.5}}}");
+	assert_int_equal(tg_prices_merge(t, path, err, sizeof(err)), 0);
+	assert_int_equal(tg_prices_gpu_pricing(t), TG_GPU_SPOT);
+	assert_int_equal(*tg_prices_gpu_hourly(t, "H100"), 3500000000000LL);
+	assert_int_equal(*tg_prices_gpu_hourly(t, "L4"), 29900000000LL);
+
+	/* on_demand: every GPU at usd_per_hour, spot figures kept */
+	path = write_file("od.json", "{\"schema_version\": 1,"
+	    " \"gpu_pricing\": \"on_demand\"}");
+	assert_int_equal(tg_prices_merge(t, path, err, sizeof(err)), 0);
+	assert_int_equal(tg_prices_gpu_pricing(t), TG_GPU_ON_DEMAND);
+	assert_int_equal(*tg_prices_gpu_hourly(t, "L4"), 800000000000LL);
+	assert_string_equal(tg_prices_gpu_at(t, 4, &spot), "L4");
+	assert_int_equal(spot, 1);
+
+	/* a bad gpu_pricing changes nothing, not even the file's models */
+	path = write_file("badmode.json", "{\"schema_version\": 1,"
+	    " \"gpu_pricing\": \"spot-only\", \"models\": {\"m-new\":"
+	    " {\"input_usd_per_mtok\": 1, \"output_usd_per_mtok\": 1}}}");
+	assert_int_equal(tg_prices_merge(t, path, err, sizeof(err)), -1);
+	assert_null(tg_prices_find(t, NULL, "m-new"));
+	assert_int_equal(tg_prices_gpu_pricing(t), TG_GPU_ON_DEMAND);
+	assert_null(tg_prices_gpu_at(t, 7, &spot));
+	assert_null(tg_prices_gpu_at(NULL, 0, NULL));
+	assert_int_equal(tg_prices_gpu_pricing(NULL), TG_GPU_ON_DEMAND);
+	tg_prices_free(t);
+}
+
 static void
 test_merge(void **state)
 {
@@ -321,6 +395,23 @@ test_errors(void **state)
 		{ "{\"schema_version\": 1, \"gpus\": {\"H100\":"
 		  " {\"usd_per_hour\": 1e7}}}",
 		  "gpus.H100.usd_per_hour: expected a number from 0 to 1000000" },
+		{ "{\"schema_version\": 1, \"gpus\": {\"H100\":"
+		  " {\"usd_per_hour\": 2, \"spot_usd_per_hour\": \"1\"}}}",
+		  "gpus.H100.spot_usd_per_hour: expected a number" },
+		{ "{\"schema_version\": 1, \"gpus\": {\"H100\":"
+		  " {\"usd_per_hour\": 2, \"spot_usd_per_hour\": -0.5}}}",
+		  "gpus.H100.spot_usd_per_hour: expected a number from 0 to "
+		  "1000000" },
+		{ "{\"schema_version\": 1, \"gpus\": {\"H100\":"
+		  " {\"spot_usd_per_hour\": 1}}}",
+		  "gpus.H100.usd_per_hour: expected a number" },
+		{ "{\"schema_version\": 1, \"gpus\": {\"H100\":"
+		  " {\"usd_per_hour\": 2, \"spot_usd_per_hr\": 1}}}",
+		  "gpus.H100.spot_usd_per_hr: unknown key" },
+		{ "{\"schema_version\": 1, \"gpu_pricing\": \"Spot\"}",
+		  "gpu_pricing: expected \"on_demand\" or \"spot\"" },
+		{ "{\"schema_version\": 1, \"gpu_pricing\": true}",
+		  "gpu_pricing: expected \"on_demand\" or \"spot\"" },
 		{ "[1]", "expected a JSON object" },
 	};
 	char err[512], want[1024];
@@ -352,6 +443,7 @@ main(void)
 		cmocka_unit_test(test_lookup_order),
 		cmocka_unit_test(test_gpu_and_cost),
 		cmocka_unit_test(test_gpu_key),
+		cmocka_unit_test(test_gpu_spot),
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_errors),
 	};
