@@ -22,12 +22,12 @@
 #include <time.h>
 
 #include "client.h"
+#include "config.h"
 #include "cushim.h"
 #include "instance.h"
 #include "pages.h"
 #include "shim.h"
 
-#define REGISTER_WAIT_NS 1000000000LL /* a first context waits this long */
 #define RETRY_REGISTER_NS 1000000000LL
 
 void cu_ctx_child(void);
@@ -348,7 +348,7 @@ cu_acct_start(void)
 	start = !ac.started;
 	ac.started = 1;
 	pthread_mutex_unlock(&ac.mtx);
-	ensure_registered(REGISTER_WAIT_NS);
+	ensure_registered(shim_call_ns()); /* a daemon call's deadline */
 	if (!start)
 		return;
 	/* atexit handlers run before the libraries' destructors, libcuda's
