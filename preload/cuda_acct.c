@@ -291,13 +291,16 @@ cu_acct_publish(void)
 /* ---- registration and the GPU thread -------------------------------- */
 
 /* Register when this process is not registered now (the first time, or
- * after the daemon went away): the verdict page then exists. At most once
- * per RETRY_REGISTER_NS. */
+ * after the daemon went away: a hung-up connection is noticed here, one
+ * poll per call): the verdict page then exists. At most once per
+ * RETRY_REGISTER_NS. */
 static void
 ensure_registered(int64_t wait_ns)
 {
 	int64_t now = shim_now_mono();
 
+	if (shim_pages_attached())
+		(void)cu_drop_if_daemon_gone(); /* a daemon restart */
 	if (!shim_pages_attached() && (ac.last_register == 0 ||
 	    now - ac.last_register >= RETRY_REGISTER_NS)) {
 		ac.last_register = now;
@@ -324,7 +327,7 @@ gpu_thread(void *arg)
 		int64_t sleep_ns = cu_busy_harvest(), now = shim_now_mono();
 
 		if (now - ac.last_publish >= CU_PUBLISH_NS) {
-			ensure_registered(0);
+			ensure_registered(shim_call_ns());
 			cu_acct_publish();
 		}
 		if (sleep_ns > CU_PUBLISH_NS || sleep_ns <= 0)

@@ -79,6 +79,30 @@ daemon_gone(void)
 	    (p.revents & (POLLHUP | POLLERR));
 }
 
+/* End a registration whose daemon went away: its pages turn to zeros in
+ * place (pages.h) and a later ensure registers anew. 1 when it did. */
+int
+cu_drop_if_daemon_gone(void)
+{
+	const struct tg_verdict_page *v =
+	    atomic_load_explicit(&cu_vpage, memory_order_acquire);
+	int paused;
+
+	if (!daemon_gone())
+		return 0;
+	paused = v && __atomic_load_n(&v->verdict, __ATOMIC_ACQUIRE) ==
+	    TG_PAUSE;
+	if (shim_conn_lock(shim_instance_sync(),
+	    shim_now_mono() + PAUSE_POLL_NS) == 0) {
+		shim_conn_drop(SHIM_RETRY_NS);
+		shim_conn_unlock();
+	}
+	if (paused)
+		shim_say("tollgated went away while GPU launches were paused: "
+		    "going on");
+	return 1;
+}
+
 /* Wait while the word says TG_PAUSE. 0: it changed; -1: given up. */
 static int
 pause_wait(const struct tg_verdict_page *v)
@@ -93,17 +117,10 @@ pause_wait(const struct tg_verdict_page *v)
 		if (shim_now_mono() - last_check < DAEMON_CHECK_NS)
 			continue;
 		last_check = shim_now_mono();
-		if (daemon_gone()) {
-			/* Nobody is left to lift it: the registration ends
-			 * (its pages turn to zeros: TG_RUN) and the GPU
-			 * thread registers anew when a daemon is back. */
-			if (shim_conn_lock(shim_instance_sync(),
-			    shim_now_mono() + PAUSE_POLL_NS) == 0) {
-				shim_conn_drop(SHIM_RETRY_NS);
-				shim_conn_unlock();
-			}
-			shim_say("tollgated went away while GPU launches were "
-			    "paused: going on");
+		/* Nobody is left to lift it: the registration ends (its
+		 * pages turn to zeros: TG_RUN) and the GPU thread registers
+		 * anew when a daemon is back. */
+		if (cu_drop_if_daemon_gone()) {
 			cu_acct_blocked(CU_BLOCKED_PAUSE,
 			    (uint64_t)(shim_now_mono() - start));
 			return -1;

@@ -179,6 +179,10 @@ extern const struct tg_verdict_page *_Atomic cu_vpage;
  * launch answers (deny). */
 CUresult cu_verdict_gate(void);
 
+/* The daemon hung up our connection: end that registration (its pages
+ * turn to zeros) so the GPU thread registers anew. 1 when it did. */
+int cu_drop_if_daemon_gone(void);
+
 /* The memory cap in bytes (0: none). */
 uint64_t cu_verdict_mem_cap(void);
 

@@ -152,6 +152,32 @@ tollgate: tollgated went away while GPU launches were paused: going on"
     fail "killed while paused: stderr '$(head -c 600 "$T/k2.err")', want '$want'"
 cuda_daemon
 
+# (c) restarted while it launches: the old daemon records what it read at
+# its SIGTERM, the shim registers with the new one within a few seconds
+# (its GPU thread retries every second) and the new one records the rest
+# from its registration on: never counted twice, some lost in between.
+mkfifo "$T/k3.fifo"
+FAKECUDA_TRUTH=$T/k3.truth LD_PRELOAD=$SHIM "$CP/cuda_rate" -n 0 -i 1000 \
+    <"$T/k3.fifo" >"$T/k3.out" 2>"$T/k3.err" & pid=$!
+exec 8>"$T/k3.fifo"
+wait_top $pid gpu_launches || fail "restarted: the program never showed"
+kill "$D"; wait "$D"; D=
+old=$(ledger_launches $pid)
+cuda_daemon 8>&- # the fifo's writer stays the test's alone (EOF ends the program)
+wait_top $pid gpu_launches || fail "restarted: not registered with the new daemon"
+sleep 0.5
+exec 8>&-
+wait $pid || fail "restarted: exit $?"
+wait_records $pid
+total=$(ledger_launches $pid)
+python3 - "$T/k3" "$old" "$total" <<'PY' || fail "restarted: counts"
+import json, sys
+truth = json.load(open(sys.argv[1] + ".truth"))["kernels_run"]["total"]
+old, total = int(sys.argv[2]), int(sys.argv[3])
+print(f"restarted: old daemon {old}, both {total}, launched {truth}")
+assert 0 < old < total <= truth, (old, total, truth)
+PY
+
 # ---- a process without CUDA --------------------------------------------------------
 # (no libcuda anywhere: not even on the library path)
 env -u LD_LIBRARY_PATH "$CP/nocuda_dlsym" >"$T/nocuda.plain" 2>&1 ||
