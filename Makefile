@@ -4,8 +4,9 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE \
-           -fno-strict-aliasing -Ilib -Ipreload -Ictl/daemon -Ictl/cli
-PKGS    := jansson sqlite3 libmicrohttpd zlib libbrotlidec libzstd libnghttp2
+           -fno-strict-aliasing -Ilib -Ipreload -Ictl/daemon -Ictl/cli -Ibpf
+PKGS    := jansson sqlite3 libmicrohttpd zlib libbrotlidec libzstd libnghttp2 \
+           libbpf libelf
 # Content-Encoding decoders of the LLM parser (lib/llm_decode.c) and its
 # HPACK inflater (lib/llm_h2.c), which the shim links too; the brotli
 # encoder only compresses unit-test data.
@@ -19,7 +20,10 @@ B       := build
 
 LIB_SRC    := $(wildcard lib/*.c)
 SHIM_SRC   := $(wildcard preload/*.c)
-DAEMON_SRC := $(wildcard ctl/daemon/*.c)
+# bpf/x.c: the daemon's loaders of the eBPF programs bpf/x.bpf.c
+BPF_PROG_SRC := $(wildcard bpf/*.bpf.c)
+BPF_LOADER_SRC := $(filter-out $(BPF_PROG_SRC),$(wildcard bpf/*.c))
+DAEMON_SRC := $(wildcard ctl/daemon/*.c) $(BPF_LOADER_SRC)
 CLI_SRC    := $(wildcard ctl/cli/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 PROG_SRC   := $(wildcard tests/progs/*.c)
@@ -64,7 +68,9 @@ $(B)/libtollgate.so: $(SHIM_OBJ) $(B)/libtg.a preload/exports.map
 	$(CC) -shared -o $@ $(SHIM_OBJ) $(B)/libtg.a -Wl,--version-script=preload/exports.map \
 	    -Wl,-z,defs -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete $(SHIM_LIBS) -ldl -lpthread
 
-$(B)/tollgated: $(B)/obj/ctl/daemon/main.o $(B)/libtgd.a $(B)/libtg.a
+# Every daemon object, the probes' loaders too (libtgd.a is for the unit
+# tests, which take only what they call).
+$(B)/tollgated: $(DAEMON_OBJ) $(B)/libtg.a
 	$(CC) -o $@ $^ $(PKG_LIBS) -lpthread -lm
 
 $(B)/tollctl: $(B)/obj/ctl/cli/main.o $(B)/libtgcli.a $(B)/libtg.a
@@ -82,6 +88,25 @@ $(B)/tests/progs/%: tests/progs/%.c
 $(B)/tools/%: tools/%.c $(B)/libtg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(B)/libtg.a $(PKG_LIBS) -ldl -lpthread -lm
+
+# --- eBPF programs (issue 6) ---
+# CO-RE: vmlinux.h from the running kernel's BTF, each bpf/x.bpf.c compiled
+# for the BPF target (debug info stripped, BTF kept), its skeleton
+# build/bpf/x.skel.h generated for the loader bpf/x.c, which the daemon
+# links with libbpf.
+BPF_OBJ  := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.bpf.o,$(BPF_PROG_SRC))
+BPF_SKEL := $(BPF_OBJ:.bpf.o=.skel.h)
+$(B)/bpf/vmlinux.h:
+	@mkdir -p $(dir $@)
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+$(B)/bpf/%.bpf.o: bpf/%.bpf.c bpf/%.h $(B)/bpf/vmlinux.h
+	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(B)/bpf -Ibpf -c $< -o $@
+	llvm-strip -g $@
+$(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o
+	bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+$(call obj,$(BPF_LOADER_SRC)): CFLAGS += -Ibpf -I$(B)/bpf
+$(call obj,$(BPF_LOADER_SRC)): $(BPF_SKEL)
+# --- end eBPF ---
 
 # --- fakecuda (issue 5) ---
 # A fake libcuda.so.1 for CPU-only tests (tools/fakecuda/README.md), the

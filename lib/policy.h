@@ -120,9 +120,34 @@ struct policy_rule {
 	int64_t launches_per_sec;
 };
 
+/* The "idle" section: GPU holders that make no launch and no GPU ioctl
+ * (the daemon's ctl/daemon/idle.c acts on it; evaluation ignores it).
+ * Filled with the defaults when the file has none; `set` says the file
+ * had one (printed back only then). */
+#define POLICY_IDLE_AFTER_DEFAULT 600   /* seconds */
+#define POLICY_IDLE_AFTER_MAX 604800    /* a week */
+#define POLICY_IDLE_GRACE_DEFAULT 60
+#define POLICY_IDLE_GRACE_MAX 3600
+#define POLICY_IDLE_MAX_TAGS 8          /* "KEY=GLOB" selectors */
+#define POLICY_IDLE_MAX_EXCLUDE 16      /* extra exe basenames */
+
+enum policy_idle_action { POLICY_IDLE_NOTIFY, POLICY_IDLE_TERMINATE };
+
+struct policy_idle {
+	int set;
+	uint32_t after_seconds;
+	enum policy_idle_action action;
+	uint32_t grace_seconds;
+	int ntags;
+	char *tags[POLICY_IDLE_MAX_TAGS];       /* "team=batch", "team=ml-*" */
+	int nexclude;
+	char *exclude[POLICY_IDLE_MAX_EXCLUDE]; /* exe basenames */
+};
+
 struct policy {
 	char *description;              /* NULL: none */
 	int allow_mode_off;
+	struct policy_idle idle;
 	struct tg_tz tz;
 	int nkeys;
 	char *keys[POLICY_MAX_KEYS];    /* tag keys named by selectors */
@@ -261,6 +286,11 @@ int64_t policy_next_edge(const struct policy *, int64_t now);
  * count. */
 int policy_tags_parse(const char *s, char *buf, size_t buflen,
     struct policy_tag *tags, int cap);
+
+/* 1 when tags ("k=v,k=v") match one of the idle section's selectors
+ * ("KEY=GLOB": a tag with that key whose value fnmatch(3)es the glob);
+ * 0 otherwise, always 0 with no selector. */
+int policy_idle_tags_match(const struct policy_idle *, const char *tags);
 
 /* Names. */
 const char *policy_verdict_name(enum policy_verdict);

@@ -5,6 +5,7 @@
  * Unknown keys are errors, so a typo cannot silently drop a limit.
  */
 #include "policy.h"
+#include "policy_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -430,7 +431,7 @@ static int
 parse_top(struct pctx *c, json_t *root)
 {
 	static const char *const keys[] = { "schema_version", "description",
-	    "timezone", "allow_mode_off", "rules", NULL };
+	    "timezone", "allow_mode_off", "idle", "rules", NULL };
 	struct policy *p = c->p;
 	char why[256];
 	json_t *v;
@@ -460,7 +461,7 @@ parse_top(struct pctx *c, json_t *root)
 	if ((v = json_object_get(root, "allow_mode_off")) != NULL &&
 	    pf_get_bool(c, "allow_mode_off", v, &p->allow_mode_off) < 0)
 		return -1;
-	return 0;
+	return policy_idle_parse(c, json_object_get(root, "idle"), &p->idle);
 }
 
 static int
@@ -561,6 +562,7 @@ policy_free(struct policy *p)
 				free(r->sel[s].pat[k].text);
 	}
 	free(p->rules);
+	policy_idle_free(&p->idle);
 	free(p->description);
 	free(p);
 }

@@ -218,6 +218,8 @@ policy_show(const struct policy *p)
 	json_object_set_new(root, "timezone", json_string(p->tz.name));
 	json_object_set_new(root, "allow_mode_off",
 	    json_boolean(p->allow_mode_off));
+	if (p->idle.set)
+		json_object_set_new(root, "idle", policy_idle_json(&p->idle));
 	for (int i = 0; i < p->nrules; i++) {
 		const struct policy_rule *r = &p->rules[i];
 		json_t *o = json_object();

@@ -17,6 +17,7 @@ tg_payload_size(uint16_t type)
 	case TG_MSG_RUN_BEGIN: return sizeof(struct tg_run_begin);
 	case TG_MSG_RUN_END: return sizeof(struct tg_run_end);
 	case TG_MSG_TOP: return 0;
+	case TG_MSG_IDLE: return 0;
 	case TG_MSG_POLICY_SHOW: return 0;
 	case TG_MSG_POLICY_APPLY: return sizeof(struct tg_policy_apply);
 	case TG_MSG_RUN_POLICY: return sizeof(struct tg_run_policy);

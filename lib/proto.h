@@ -53,6 +53,9 @@ enum tg_msg_type {
 				   * read by the daemon); reply TG_MSG_JSON;
 				   * root, group tollgate or the daemon's
 				   * own user only (v2) */
+	TG_MSG_IDLE = 28,         /* no payload; reply TG_MSG_JSON: the GPU
+				   * holders and how long each is idle (v3;
+				   * an older daemon answers BAD_TYPE) */
 
 	/* daemon -> client */
 	TG_MSG_OK = 40,         /* no payload */

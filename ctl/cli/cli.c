@@ -12,8 +12,9 @@
 #include "proto.h"
 
 const struct cli_cmd cli_cmds[] = {
+	{ "idle", cmd_idle, "processes holding a GPU and how long each is idle" },
 	{ "policy", cmd_policy, "check, evaluate, show or apply a policy" },
-	{ "report", cmd_report, "usage and cost grouped by model, provider or tag" },
+	{ "report", cmd_report, "usage and cost grouped by model, provider, source or tag" },
 	{ "run", cmd_run, "run a command under tollgate, with an optional budget" },
 	{ "status", cmd_status, "daemon health, processes, runs, what each rule has left" },
 	{ "top", cmd_top, "live view of what is spending now" },

@@ -50,5 +50,6 @@ int cmd_status(struct cli *, int, char **);
 int cmd_report(struct cli *, int, char **);
 int cmd_top(struct cli *, int, char **);
 int cmd_policy(struct cli *, int, char **);
+int cmd_idle(struct cli *, int, char **);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "jsonpp.h"
+#include "money.h"
 #include "proto.h"
 #include "report_fmt.h"
 #include "timearg.h"
@@ -19,9 +20,9 @@ enum { FMT_TABLE, FMT_CSV, FMT_JSON };
 static void
 report_usage(FILE *f)
 {
-	fputs("usage: tollctl report [--by model|provider|tag:NAME] [--since T]\n"
-	    "                      [--until T] [--run TOKEN]\n"
-	    "                      [--format table|csv|json]\n\n"
+	fputs("usage: tollctl report [--by model|provider|source|tag:NAME]\n"
+	    "                      [--since T] [--until T] [--run TOKEN]\n"
+	    "                      [--format table|csv|json] [--untagged]\n\n"
 	    "Usage and cost from the ledger, one row per group (default: model).\n"
 	    "T: 7d, 24h, 30m (that long ago), YYYY-MM-DD (midnight UTC) or\n"
 	    "RFC 3339 (2025-01-02T03:04:05Z), up to " TIMEARG_LATEST ". --until\n"
@@ -31,6 +32,10 @@ report_usage(FILE *f)
 	    "tokens (input + output), GPU busy seconds, a total line and the\n"
 	    "untagged share of cost. csv: one header line, then the rows with\n"
 	    "the JSON key names. json: the daemon's document, pretty printed.\n"
+	    "source: shim (processes under the shim) or ebpf (audit mode);\n"
+	    "when there is ebpf use, the table adds a line with both sources.\n"
+	    "--untagged: the table then lists the executables that used AI\n"
+	    "without tags (from the raw records of the range).\n"
 	    "A non-root user sees only their own rows.\n", f);
 }
 
@@ -40,14 +45,15 @@ check_by(const char *by)
 {
 	size_t n = strlen(by);
 
-	if (strcmp(by, "model") == 0 || strcmp(by, "provider") == 0)
+	if (strcmp(by, "model") == 0 || strcmp(by, "provider") == 0 ||
+	    strcmp(by, "source") == 0)
 		return 0;
 	if (strncmp(by, "tag:", 4) == 0 && n > 4 && n < 64 &&
 	    strspn(by + 4, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "0123456789_.:/-@+") == n - 4)
 		return 0;
-	fprintf(stderr, "tollctl report: --by: expected model, provider or "
-	    "tag:NAME, got '%s'\n", by);
+	fprintf(stderr, "tollctl report: --by: expected model, provider, "
+	    "source or tag:NAME, got '%s'\n", by);
 	return -1;
 }
 
@@ -97,7 +103,8 @@ check_range(struct tg_report_req *q, int64_t now, const char *since,
 }
 
 static int
-parse_args(int argc, char **argv, struct tg_report_req *q, int *fmt)
+parse_args(int argc, char **argv, struct tg_report_req *q, int *fmt,
+    int *untagged)
 {
 	static const struct option opts[] = {
 		{ "by", required_argument, NULL, 'b' },
@@ -105,6 +112,7 @@ parse_args(int argc, char **argv, struct tg_report_req *q, int *fmt)
 		{ "until", required_argument, NULL, 'u' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "run", required_argument, NULL, 'r' },
+		{ "untagged", no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -141,6 +149,9 @@ parse_args(int argc, char **argv, struct tg_report_req *q, int *fmt)
 			}
 			tg_strlcpy(q->run, optarg, sizeof(q->run));
 			break;
+		case 'U':
+			*untagged = 1;
+			break;
 		case 'h':
 			report_usage(stdout);
 			exit(CLI_EXIT_OK);
@@ -153,6 +164,30 @@ parse_args(int argc, char **argv, struct tg_report_req *q, int *fmt)
 	return check_range(q, now, since, until);
 }
 
+/* --untagged: the document's untagged_processes (ledger_report.c). */
+static void
+write_untagged(FILE *f, json_t *doc)
+{
+	json_t *list = json_object_get(doc, "untagged_processes"), *o;
+	char cost[64];
+	size_t i;
+
+	fprintf(f, "untagged processes:%s\n", json_array_size(list) ? "" :
+	    " none");
+	json_array_foreach(list, i, o) {
+		const char *exe = json_string_value(json_object_get(o, "exe"));
+		const char *src = json_string_value(json_object_get(o,
+		    "source"));
+
+		tg_usd_format(cost, sizeof(cost), report_cost_nano(o), 6);
+		fprintf(f, "  %s (%s): %llu processes, last pid %llu, %llu "
+		    "requests, $%s\n", exe && *exe ? exe : "(unknown)",
+		    src ? src : "", (unsigned long long)report_u64(o,
+		    "processes"), (unsigned long long)report_u64(o, "last_pid"),
+		    (unsigned long long)report_u64(o, "requests"), cost);
+	}
+}
+
 int
 cmd_report(struct cli *cli, int argc, char **argv)
 {
@@ -160,11 +195,11 @@ cmd_report(struct cli *cli, int argc, char **argv)
 	json_t *doc;
 	char *text;
 	size_t len;
-	int fmt = FMT_TABLE, rc;
+	int fmt = FMT_TABLE, rc, untagged = 0;
 
 	memset(&q, 0, sizeof(q));
 	tg_strlcpy(q.by, "model", sizeof(q.by));
-	if (parse_args(argc, argv, &q, &fmt) < 0)
+	if (parse_args(argc, argv, &q, &fmt, &untagged) < 0)
 		return CLI_EXIT_ERR;
 	rc = cli_fetch(cli, TG_MSG_REPORT, &q, sizeof(q), &doc, &text, &len, NULL);
 	if (rc != 0)
@@ -173,8 +208,11 @@ cmd_report(struct cli *cli, int argc, char **argv)
 		rc = jsonpp_write(stdout, text, len);
 	else if (fmt == FMT_CSV)
 		rc = report_write_csv(stdout, doc, q.by);
-	else
+	else {
 		rc = report_write_table(stdout, doc, q.by);
+		if (rc == 0 && untagged)
+			write_untagged(stdout, doc);
+	}
 	json_decref(doc);
 	free(text);
 	if (fflush(stdout) != 0 || rc != 0) {

@@ -21,6 +21,10 @@
 #include "run.h"
 #include "util.h"
 
+/* How long a private daemon that broke our connection may take to be
+ * gone (its eBPF probes are detached by the kernel as it exits). */
+#define DAEMON_LOST_WAIT_MS 3000
+
 struct run_ctx {
 	struct run_opts o;
 	char token[RUN_TOKEN_LEN + 1];
@@ -353,11 +357,12 @@ incomplete(int status)
 }
 
 /* RUN_END failed: was it because our private daemon died? Say so, and
- * keep its log for the user to read. */
+ * keep its log for the user to read. (A daemon that closed our
+ * connection as it died may not be reaped yet: give it a moment.) */
 static int
 daemon_lost(struct run_ctx *x, int status)
 {
-	if (x->pd.pid <= 0 || pdaemon_running(&x->pd))
+	if (x->pd.pid <= 0 || !pdaemon_wait_gone(&x->pd, DAEMON_LOST_WAIT_MS))
 		return 0;
 	x->pd.keep_log = 1;
 	fprintf(stderr, "tollctl run: the private tollgated exited during the "

@@ -251,18 +251,44 @@ write_rules(FILE *f, json_t *rules)
 	free(t.cell);
 }
 
+/* Audit mode's TLS it cannot decrypt, one line when there is any:
+ * "unmetered connections: NAME N, NAME N". */
+static void
+write_unmetered(FILE *f, json_t *um)
+{
+	const char *name;
+	json_t *n;
+	int first = 1;
+
+	if (json_object_size(um) == 0)
+		return;
+	fprintf(f, "unmetered connections:");
+	json_object_foreach(um, name, n) {
+		fprintf(f, "%s %s %lld", first ? "" : ",", name,
+		    (long long)json_integer_value(n));
+		first = 0;
+	}
+	fprintf(f, "\n");
+}
+
 /* Scalars and the other tables as jsonview does; the rules as ours. */
 static int
 write_text(FILE *f, json_t *doc)
 {
 	json_t *pol = json_object_get(doc, "policy");
 	json_t *rules = json_incref(json_object_get(pol, "rules"));
+	json_t *um = json_incref(json_object_get(doc,
+	    "unmetered_connections"));
 	int rc;
 
 	if (rules)
 		json_object_del(pol, "rules");
+	if (um)
+		json_object_del(doc, "unmetered_connections");
 	gpus_text(doc);
 	rc = jsonview_write(f, doc);
+	write_unmetered(f, um);
+	json_decref(um);
 	if (rules)
 		write_rules(f, rules);
 	json_decref(rules);

@@ -126,6 +126,30 @@ put_line(FILE *f, const int w[NCOL], char cells[NCOL][CELL])
 	fputc('\n', f);
 }
 
+/* Audit mode: the shim's and the probes' use side by side, one line,
+ * only when the probes recorded any (a shim-only table is unchanged). */
+static void
+write_sources(FILE *f, json_t *sources)
+{
+	json_t *row;
+	size_t i;
+	int other = 0;
+	char cost[CELL];
+
+	json_array_foreach(sources, i, row)
+		other |= strcmp(report_row_key(row, "source"), "shim") != 0;
+	if (!other)
+		return;
+	fputs("sources:", f);
+	json_array_foreach(sources, i, row) {
+		tg_usd_format(cost, sizeof(cost), report_cost_nano(row), 6);
+		fprintf(f, "%s %s %llu requests $%s", i ? "," : "",
+		    report_row_key(row, "source"),
+		    (unsigned long long)report_u64(row, "requests"), cost);
+	}
+	fputc('\n', f);
+}
+
 int
 report_write_table(FILE *f, json_t *doc, const char *by)
 {
@@ -148,6 +172,7 @@ report_write_table(FILE *f, json_t *doc, const char *by)
 		put_line(f, w, cells[i]);
 	fprintf(f, "untagged: %.1f%%\n",
 	    real_of(doc, "untagged_cost_share") * 100.0);
+	write_sources(f, json_object_get(doc, "sources"));
 	free(cells);
 	return ferror(f) ? -1 : 0;
 }

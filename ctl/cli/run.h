@@ -52,6 +52,10 @@ int run_exe_dir(char *buf, size_t size);
 int pdaemon_start(struct pdaemon *d, const char *state_dir, const char *policy);
 /* 1 while the daemon runs (reaps it once it has exited). */
 int pdaemon_running(struct pdaemon *d);
+/* Wait up to ms for the daemon to exit (reaped); 1 when it did. A daemon
+ * killed with eBPF probes attached takes a while: the kernel detaches
+ * them before the process is gone. */
+int pdaemon_wait_gone(struct pdaemon *d, int ms);
 /* SIGTERM, wait (bounded), SIGKILL, reap; remove the temporary
  * directory. The daemon also gets SIGTERM if tollctl dies first
  * (PR_SET_PDEATHSIG). */

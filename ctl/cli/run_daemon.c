@@ -71,9 +71,8 @@ daemon_signal(const struct pdaemon *d, int sig)
 		kill(d->pid, sig);
 }
 
-/* Wait up to ms for the daemon to exit; 1 when it did. */
-static int
-daemon_wait_gone(struct pdaemon *d, int ms)
+int
+pdaemon_wait_gone(struct pdaemon *d, int ms)
 {
 	for (int waited = 0; waited < ms; waited += 10) {
 		if (!daemon_alive(d))
@@ -194,7 +193,7 @@ wait_ready(struct pdaemon *d)
 			client_close(&c);
 			return 0;
 		}
-		if (daemon_wait_gone(d, 10)) {
+		if (pdaemon_wait_gone(d, 10)) {
 			fprintf(stderr, "tollctl run: the private tollgated exited at "
 			    "start; its log:\n");
 			show_log(d);
@@ -254,11 +253,11 @@ pdaemon_stop(struct pdaemon *d)
 {
 	if (d->pid > 0) {
 		daemon_signal(d, SIGTERM);
-		if (!daemon_wait_gone(d, STOP_WAIT_MS)) {
+		if (!pdaemon_wait_gone(d, STOP_WAIT_MS)) {
 			fprintf(stderr, "tollctl run: the private tollgated did not stop "
 			    "in %d s; killing it\n", STOP_WAIT_MS / 1000);
 			daemon_signal(d, SIGKILL);
-			daemon_wait_gone(d, STOP_WAIT_MS);
+			pdaemon_wait_gone(d, STOP_WAIT_MS);
 		}
 		d->pid = 0;
 	}

@@ -39,7 +39,7 @@
 #define TGD_COST_MAX 1000000000000000LL
 
 enum ev_kind { EV_LISTEN, EV_CONN, EV_PIDFD, EV_SIGNAL, EV_LEDGER, EV_TIMER,
-	EV_ORPHAN, EV_POLICY_TIMER, EV_GPU_TIMER };
+	EV_ORPHAN, EV_POLICY_TIMER, EV_GPU_TIMER, EV_PROBE_RING, EV_PROBE_TICK };
 
 struct evsrc {
 	int kind;
@@ -132,8 +132,10 @@ struct tgd {
 	const char *policy_path;   /* --policy, or NULL */
 	char http[80];            /* "off" or "ADDR:PORT" */
 	int audit;
+	int probes_off;            /* --probes off */
 	int retention_days;
 	int gpu_interval;          /* --gpu-interval seconds */
+	char gpu_dev_prefix[64];   /* --gpu-dev-prefix: GPU device paths */
 	/* event sources */
 	int epfd;
 	int lfd;

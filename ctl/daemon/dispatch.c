@@ -14,7 +14,9 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "daemon.h"
+#include "idle.h"
 #include "log.h"
 
 #define RUN_END_DRAIN_ROUNDS 64
@@ -95,6 +97,9 @@ dispatch_proc_unlink(struct tgd *d, struct proc *p)
 	p->all_prev = NULL;
 	__atomic_sub_fetch(&d->health.registered_processes, 1,
 	    __ATOMIC_RELAXED);
+	/* audit mode: what it covered is the probes' again */
+	if (p->peer)
+		audit_pid_changed(d, p->peer->pid);
 }
 
 /* Reservations still held are dropped, not expired: callers expire first
@@ -161,6 +166,9 @@ on_register(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 	proc_link(d, p);
 	c->proc = p;
 	watch_pid(d, c);
+	/* audit mode: the probes skip what it meters itself, before its
+	 * first request (the shim waits for REGISTERED) */
+	audit_pid_changed(d, c->peer.pid);
 	/* The same process again, after its connection closed: its requests
 	 * in flight are settled through this registration. */
 	orphan_adopt(d, p);
@@ -440,6 +448,7 @@ dispatch(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 	/* One document at a time: a client that does not read its replies
 	 * gets refusals, not another copy queued for it. */
 	if ((h->type == TG_MSG_STATUS || h->type == TG_MSG_TOP ||
+	    h->type == TG_MSG_IDLE ||
 	    h->type == TG_MSG_REPORT || h->type == TG_MSG_RUN_END ||
 	    h->type == TG_MSG_POLICY_SHOW || h->type == TG_MSG_POLICY_APPLY) &&
 	    c->qhead) {
@@ -469,6 +478,9 @@ dispatch(struct tgd *d, struct conn *c, const struct tg_hdr *h,
 		break;
 	case TG_MSG_TOP:
 		send_doc(d, c, h, top_json(d, c->peer.uid));
+		break;
+	case TG_MSG_IDLE:
+		send_doc(d, c, h, idle_json(d, c->peer.uid, tgd_mono_ns()));
 		break;
 	case TG_MSG_REPORT:
 		on_report(d, c, h, payload);
@@ -536,6 +548,7 @@ dispatch_proc_died(struct tgd *d, struct conn *c)
 	if (c->closed || (p = c->proc) == NULL || p->dead)
 		return;
 	p->dead = 1;
+	audit_pid_changed(d, c->peer.pid);
 	log_debug("%s: pid %d exited with %zu reservations", __func__,
 	    (int)c->peer.pid, p->owner.n);
 	gpu_settle_proc(d, p, 1);       /* its page changes no more */

@@ -22,6 +22,15 @@
  * record is metered time (gpu_* fields, its cost in cost_usd), not a
  * request (schema v2; ledger_schema.c). untagged_cost_share is the cost of
  * records with empty tags over the total cost (0 when the total is 0).
+ *
+ * Audit mode (issue 6) adds, whatever the grouping: "sources", the rows
+ * grouped by source ("shim", "ebpf": the shim's and the probes' use side
+ * by side; by "source" groups the rows so too), and "untagged_processes":
+ * [{"exe","source","processes","last_pid","requests","input_tokens",
+ * "output_tokens","cost_nano_usd"}], the executables that used AI without
+ * tags, by cost, at most UNTAGGED_MAX. Rollups keep no executable, so
+ * untagged_processes counts the raw records of the range only: those
+ * ledger_retain() has not deleted yet.
  */
 #include "ledger.h"
 #include "ledger_private.h"
@@ -65,6 +74,11 @@ grouping(const char *by, const char **expr, const char **name, char *err,
 		*expr = "''";
 		return 0;
 	}
+	if (strcmp(by, "source") == 0) {
+		*expr = "source";
+		*name = by;
+		return 0;
+	}
 	if (strcmp(by, "model") == 0 || strcmp(by, "provider") == 0) {
 		*expr = by[0] == 'm' ? KEY_NONE_EXPR("model") :
 		    KEY_NONE_EXPR("provider");
@@ -92,8 +106,8 @@ grouping(const char *by, const char **expr, const char **name, char *err,
 	*name = t;
 	return 0;
 bad:
-	tg_seterr(err, errlen, "unknown grouping '%s' (use model, provider or "
-	    "tag:NAME)", by);
+	tg_seterr(err, errlen, "unknown grouping '%s' (use model, provider, "
+	    "source or tag:NAME)", by);
 	return -1;
 }
 
@@ -392,7 +406,8 @@ oom:
 }
 
 static json_t *
-document(const struct ledger_query *q, json_t *rows, const struct agg *tot)
+document(const struct ledger_query *q, json_t *rows, const struct agg *tot,
+    json_t *sources, json_t *untagged)
 {
 	json_t *doc = json_object(), *totals = agg_json(json_object(), tot);
 	double share;
@@ -401,6 +416,8 @@ document(const struct ledger_query *q, json_t *rows, const struct agg *tot)
 		json_decref(doc);
 		json_decref(totals);
 		json_decref(rows);
+		json_decref(sources);
+		json_decref(untagged);
 		return NULL;
 	}
 	share = tot->cost > 0 ? (double)tot->untagged_cost / (double)tot->cost :
@@ -413,25 +430,22 @@ document(const struct ledger_query *q, json_t *rows, const struct agg *tot)
 	json_object_set_new(doc, "totals", totals);
 	json_object_set_new(doc, "rows", rows);
 	json_object_set_new(doc, "untagged_cost_share", json_real(share));
+	json_object_set_new(doc, "sources", sources);
+	json_object_set_new(doc, "untagged_processes", untagged);
 	return doc;
 }
 
-json_t *
-ledger_report(struct ledger *lg, const struct ledger_query *q, char *err,
+/* The rows of q grouped by expr (keyname: the rows' key), their sum in
+ * *tot; NULL on error with err filled. */
+static json_t *
+grouped_rows(struct ledger *lg, const struct ledger_query *q,
+    const char *expr, const char *keyname, struct agg *tot, char *err,
     size_t errlen)
 {
-	const char *expr, *keyname;
-	struct agg tot;
 	sqlite3_stmt *st = NULL;
 	json_t *rows;
 	char *sql;
 
-	if (q->until_ns < q->since_ns) {
-		tg_seterr(err, errlen, "report: until is before since");
-		return NULL;
-	}
-	if (grouping(q->by, &expr, &keyname, err, errlen) == -1)
-		return NULL;
 	if ((sql = build_sql(expr)) == NULL) {
 		tg_seterr(err, errlen, "report: out of memory");
 		return NULL;
@@ -442,17 +456,100 @@ ledger_report(struct ledger *lg, const struct ledger_query *q, char *err,
 		return NULL;
 	}
 	sqlite3_free(sql);
-	bind_query(st, q, q->by && strncmp(q->by, "tag:", 4) == 0 ? keyname :
-	    NULL);
-	memset(&tot, 0, sizeof(tot));
+	bind_query(st, q, q->by && strncmp(q->by, "tag:", 4) == 0 &&
+	    strcmp(expr, "source") != 0 ? keyname : NULL);
+	memset(tot, 0, sizeof(*tot));
 	if ((rows = json_array()) == NULL ||
-	    read_rows(st, keyname, rows, &tot, err, errlen) == -1) {
+	    read_rows(st, keyname, rows, tot, err, errlen) == -1) {
 		if (rows == NULL)
 			tg_seterr(err, errlen, "report: out of memory");
 		json_decref(rows);
-		sqlite3_finalize(st);
-		return NULL;
+		rows = NULL;
 	}
 	sqlite3_finalize(st);
-	return document(q, rows, &tot);
+	return rows;
+}
+
+#define UNTAGGED_MAX 100
+
+/* Which executables used AI without tags (raw records of the range). */
+static json_t *
+untagged_processes(struct ledger *lg, const struct ledger_query *q,
+    char *err, size_t errlen)
+{
+	static const char sql[] =
+	    /* pid: a bare column, SQLite's value from the max(seq) row */
+	    "SELECT exe, source, count(DISTINCT pid), pid,"
+	    " tg_sum(kind = 'llm'), tg_sum(input_tokens), tg_sum(output_tokens),"
+	    " tg_sum(cost_nano_usd) AS c, max(seq)"
+	    " FROM records WHERE tags = '' AND refused = 0"
+	    " AND event_time_ns >= ?10 AND event_time_ns < ?11" FILTERS
+	    " GROUP BY exe, source ORDER BY c DESC, exe, source LIMIT ?9";
+	static const char *const keys[] = { "processes", "last_pid",
+		"requests", "input_tokens", "output_tokens", "cost_nano_usd" };
+	sqlite3_stmt *st = NULL;
+	json_t *out = json_array(), *o;
+	int rc;
+
+	if (out == NULL ||
+	    sqlite3_prepare_v2(lg->db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 10, q->since_ns);
+	sqlite3_bind_int64(st, 11, q->until_ns);
+	if (q->has_uid)
+		sqlite3_bind_int64(st, 7, q->uid);
+	if (q->run && *q->run)
+		sqlite3_bind_text(st, 8, q->run, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 9, UNTAGGED_MAX);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((o = json_object()) == NULL ||
+		    json_array_append_new(out, o) == -1)
+			goto fail;
+		json_object_set_new(o, "exe", json_string(
+		    (const char *)sqlite3_column_text(st, 0)));
+		json_object_set_new(o, "source", json_string(
+		    (const char *)sqlite3_column_text(st, 1)));
+		for (int i = 0; i < 6; i++)
+			set_int(o, keys[i], sqlite3_column_int64(st, i + 2));
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	return out;
+fail:
+	tg_seterr(err, errlen, "report: untagged processes: %s",
+	    sqlite3_errmsg(lg->db));
+	sqlite3_finalize(st);
+	json_decref(out);
+	return NULL;
+}
+
+json_t *
+ledger_report(struct ledger *lg, const struct ledger_query *q, char *err,
+    size_t errlen)
+{
+	const char *expr, *keyname;
+	struct agg tot, src_tot;
+	json_t *rows, *sources, *untagged;
+
+	if (q->until_ns < q->since_ns) {
+		tg_seterr(err, errlen, "report: until is before since");
+		return NULL;
+	}
+	if (grouping(q->by, &expr, &keyname, err, errlen) == -1)
+		return NULL;
+	if ((rows = grouped_rows(lg, q, expr, keyname, &tot, err,
+	    errlen)) == NULL)
+		return NULL;
+	if ((sources = grouped_rows(lg, q, "source", "source", &src_tot, err,
+	    errlen)) == NULL) {
+		json_decref(rows);
+		return NULL;
+	}
+	if ((untagged = untagged_processes(lg, q, err, errlen)) == NULL) {
+		json_decref(rows);
+		json_decref(sources);
+		return NULL;
+	}
+	return document(q, rows, &tot, sources, untagged);
 }

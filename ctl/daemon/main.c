@@ -4,11 +4,19 @@
  *   tollgated [--policy FILE] [--socket PATH] [--state-dir DIR]
  *             [--http ADDR:PORT|off] [--audit] [--prices FILE]
  *             [--retention-days N] [--metric-labels a,b] [--metric-series N]
- *             [--gpu-interval SECONDS] [--fake-clock FILE] [--debug]
+ *             [--gpu-interval SECONDS] [--gpu-dev-prefix PREFIX]
+ *             [--probes on|off] [--fake-clock FILE] [--debug]
  *
  * --gpu-interval (default 60, 1 to 3600): how often the GPU counters the
  * shim keeps in each process's page become ledger records (gpu_settle.h);
  * also when a process's registration ends and at shutdown.
+ *
+ * --gpu-dev-prefix (default /dev/nvidia): opening a path that starts with
+ * it makes a process a GPU device holder (bpf/gpudev.*); tests give a
+ * stand-in.
+ *
+ * --probes off: load no eBPF probe (bpf/; on by default, root only): no
+ * idle GPU holders, no audit; the shim's processes are metered as ever.
  *
  * Runs in the foreground and logs to stderr. SIGHUP reloads the price
  * table and the policy (a bad policy is refused; the old one stays);
@@ -36,6 +44,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "paths.h"
+#include "probes.h"
 
 #define RETAIN_EVERY_S 3600
 #define DEFAULT_RETENTION_DAYS 30
@@ -49,7 +58,8 @@ usage(void)
 	    "[--metric-labels a,b]\n"
 	    "                 [--metric-series N] [--gpu-interval SECONDS] "
 	    "[--fake-clock FILE]\n"
-	    "                 [--debug]\n"
+	    "                 [--gpu-dev-prefix PREFIX] [--probes on|off] "
+	    "[--debug]\n"
 	    "  --gpu-interval  seconds between GPU usage records of a running\n"
 	    "                  process (default 60, 1 to 3600)\n");
 	exit(1);
@@ -91,6 +101,8 @@ parse_args(struct tgd *d, struct opts *o, int argc, char **argv)
 		{ "debug", no_argument, NULL, 'd' },
 		{ "fake-clock", required_argument, NULL, 'F' },
 		{ "gpu-interval", required_argument, NULL, 'g' },
+		{ "gpu-dev-prefix", required_argument, NULL, 'G' },
+		{ "probes", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -117,9 +129,27 @@ parse_args(struct tgd *d, struct opts *o, int argc, char **argv)
 			d->gpu_interval = (int)num_arg("--gpu-interval", optarg,
 			    1, TGD_GPU_INTERVAL_MAX);
 			break;
+		case 'G':
+			if (*optarg == '\0' || strlen(optarg) >=
+			    sizeof(d->gpu_dev_prefix))
+				fatalx("--gpu-dev-prefix %s: expected 1 to %zu "
+				    "bytes", optarg,
+				    sizeof(d->gpu_dev_prefix) - 1);
+			tg_strlcpy(d->gpu_dev_prefix, optarg,
+			    sizeof(d->gpu_dev_prefix));
+			break;
+		case 'B':
+			if (strcmp(optarg, "on") != 0 &&
+			    strcmp(optarg, "off") != 0)
+				fatalx("--probes %s: expected on or off",
+				    optarg);
+			d->probes_off = strcmp(optarg, "off") == 0;
+			break;
 		default: usage();
 		}
 	}
+	if (d->audit && d->probes_off)
+		fatalx("--audit needs the eBPF probes: drop --probes off");
 	if (optind != argc)
 		usage();
 }
@@ -372,6 +402,12 @@ on_event(struct tgd *d, struct evsrc *src, uint32_t events, const char *pa)
 	case EV_GPU_TIMER:
 		gpu_timer(d);
 		break;
+	case EV_PROBE_RING:
+		probes_ring_ready(d, src->ptr);
+		break;
+	case EV_PROBE_TICK:
+		probes_tick(d);
+		break;
 	}
 }
 
@@ -410,6 +446,7 @@ shutdown_daemon(struct tgd *d, const struct stat *sock_st)
 	/* GPU use up to now: recorded before the last commit; the
 	 * connections closed below find nothing more to settle */
 	gpu_settle_all(d, 1);
+	probes_stop(d);
 	record_drain(d);
 	enforce_exit(d);
 	control_close_all(d);
@@ -436,6 +473,7 @@ main(int argc, char **argv)
 	log_init("tollgated", 0);
 	d.retention_days = DEFAULT_RETENTION_DAYS;
 	d.gpu_interval = TGD_GPU_INTERVAL_DEFAULT;
+	tg_strlcpy(d.gpu_dev_prefix, "/dev/nvidia", sizeof(d.gpu_dev_prefix));
 	parse_args(&d, &o, argc, argv);
 	log_init("tollgated", o.debug);
 	/* Every thread started from here on (ledger writer, HTTP) inherits
@@ -462,9 +500,6 @@ main(int argc, char **argv)
 	}
 	if (d.fake_clock && fake_clock_read(&d) == -1)
 		exit(1);
-	if (d.audit)
-		log_info("--audit: host-wide audit probes are not in this "
-		    "version; only processes under the shim are metered");
 	if (runs_init(&d.runs) == -1 || admit_init(&d.admit) == -1 ||
 	    htab_init(&d.procs, 256) == -1 || record_init(&d) == -1)
 		fatalx("out of memory");
@@ -474,6 +509,7 @@ main(int argc, char **argv)
 	padmin_load_initial(&d);
 	start_metrics(&d, &o);
 	setup_events(&d);
+	probes_start(&d);
 	d.started_ns = tgd_mono_ns();
 	retain(&d);
 	log_info("listening on %s, ledger %s, %zu model prices", d.socket_path,

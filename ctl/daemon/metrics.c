@@ -46,6 +46,13 @@ struct metrics {
 	size_t nseries;
 	uint64_t dropped;
 	struct tgd_health *health;
+	/* idle.c's GPU holders, replaced whole once a second */
+	struct metrics_idle_row *idle;
+	size_t nidle;
+	uint64_t idle_now, idle_terminations;
+	/* unmetered.c's server names, replaced whole on each change */
+	struct metrics_unmetered_row *unmetered;
+	size_t nunmetered;
 	struct MHD_Daemon *httpd;
 	char addr[80];
 };
@@ -132,6 +139,8 @@ metrics_free(struct metrics *m)
 	for (size_t i = 0; i < m->nlabels; i++)
 		free(m->labels[i]);
 	htab_free(&m->tab);
+	free(m->idle);
+	free(m->unmetered);
 	pthread_mutex_destroy(&m->mu);
 	free(m);
 }
@@ -247,6 +256,46 @@ metrics_add(struct metrics *m, const struct ledger_entry *e)
 	s->gpu_busy_ns += r->gpu_busy_ns;
 	if (__builtin_add_overflow(s->cost, e->cost_nano_usd, &s->cost))
 		s->cost = INT64_MAX; /* a counter stuck at its bound, not wrapped */
+	pthread_mutex_unlock(&m->mu);
+}
+
+void
+metrics_set_idle(struct metrics *m, const struct metrics_idle_row *rows,
+    size_t n, uint64_t idle_now, uint64_t terminations)
+{
+	struct metrics_idle_row *copy = NULL;
+
+	if (n > m->cap)
+		n = m->cap;
+	if (n > 0 && (copy = calloc(n, sizeof(*copy))) == NULL)
+		return; /* the last values stay */
+	if (n > 0)
+		memcpy(copy, rows, n * sizeof(*copy));
+	pthread_mutex_lock(&m->mu);
+	free(m->idle);
+	m->idle = copy;
+	m->nidle = n;
+	m->idle_now = idle_now;
+	m->idle_terminations = terminations;
+	pthread_mutex_unlock(&m->mu);
+}
+
+void
+metrics_set_unmetered(struct metrics *m,
+    const struct metrics_unmetered_row *rows, size_t n)
+{
+	struct metrics_unmetered_row *copy = NULL;
+
+	if (n > m->cap)
+		n = m->cap;
+	if (n > 0 && (copy = calloc(n, sizeof(*copy))) == NULL)
+		return; /* the last values stay */
+	if (n > 0)
+		memcpy(copy, rows, n * sizeof(*copy));
+	pthread_mutex_lock(&m->mu);
+	free(m->unmetered);
+	m->unmetered = copy;
+	m->nunmetered = n;
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -384,6 +433,46 @@ bhealth(struct buf *b, const char *name, const char *type, const char *help,
 	bprintf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
+/* Called with mu held. */
+static void
+bidle(struct buf *b, const struct metrics *m)
+{
+	bhead(b, "tollgate_gpu_idle_seconds", "gauge", "Seconds since a GPU "
+	    "holder's last kernel launch or GPU ioctl.");
+	for (size_t i = 0; i < m->nidle; i++) {
+		const struct metrics_idle_row *r = &m->idle[i];
+
+		bprintf(b, "tollgate_gpu_idle_seconds{pid=\"%d\",exe=\"", r->pid);
+		bescape(b, r->exe);
+		bprintf(b, "\",tags=\"");
+		bescape(b, r->tags);
+		bprintf(b, "\"} %llu\n", (unsigned long long)r->idle_seconds);
+	}
+	bhealth(b, "tollgate_gpu_idle_processes", "gauge", "GPU holders idle "
+	    "for the policy's idle after_seconds or longer.", m->idle_now);
+	bhealth(b, "tollgate_gpu_idle_terminations_total", "counter", "Idle GPU "
+	    "holders sent SIGTERM by the idle terminate action.",
+	    m->idle_terminations);
+}
+
+/* Called with mu held; nothing before the first one (not in audit mode,
+ * or nothing seen yet). */
+static void
+bunmetered(struct buf *b, const struct metrics *m)
+{
+	if (m->nunmetered == 0)
+		return;
+	bhead(b, "tollgate_unmetered_connections_total", "counter", "TLS "
+	    "connections audit mode cannot decrypt (not OpenSSL), by server "
+	    "name.");
+	for (size_t i = 0; i < m->nunmetered; i++) {
+		bprintf(b, "tollgate_unmetered_connections_total{server=\"");
+		bescape(b, m->unmetered[i].server);
+		bprintf(b, "\"} %llu\n",
+		    (unsigned long long)m->unmetered[i].n);
+	}
+}
+
 char *
 metrics_render(struct metrics *m)
 {
@@ -405,6 +494,8 @@ metrics_render(struct metrics *m)
 	bhealth(&b, "tollgate_metric_series_dropped_total", "counter",
 	    "Records left out of the per-series metrics by the series cap.",
 	    m->dropped);
+	bidle(&b, m);
+	bunmetered(&b, m);
 	pthread_mutex_unlock(&m->mu);
 	bhealth(&b, "tollgate_records_written_total", "counter",
 	    "Records committed to the ledger.", tgd_read(h->records_written));

@@ -11,6 +11,12 @@
  * tollgate_spool_replays_total, tollgate_rejected_messages_total,
  * tollgate_unpriced_records_total, tollgate_ledger_errors_total,
  * tollgate_registered_processes, tollgate_metric_series_dropped_total.
+ * Idle GPU holders (idle.c, metrics_set_idle):
+ * tollgate_gpu_idle_seconds{pid,exe,tags} (per holder not excluded:
+ * seconds since its last launch or GPU ioctl), tollgate_gpu_idle_processes
+ * (holders idle now) and tollgate_gpu_idle_terminations_total.
+ * Audit mode (unmetered.c, metrics_set_unmetered):
+ * tollgate_unmetered_connections_total{server} (TLS it cannot decrypt).
  *
  * Series are capped (default 1000): a record that would open one more is
  * left out of the per-series counters and counted as dropped (it is still
@@ -20,6 +26,7 @@
 #define TGD_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "daemon.h"
 
@@ -34,6 +41,26 @@ struct metrics *metrics_new(const char *labels, size_t cap,
     struct tgd_health *health, char *err, size_t errlen);
 void metrics_free(struct metrics *m);
 void metrics_add(struct metrics *m, const struct ledger_entry *e);
+/* One GPU holder for tollgate_gpu_idle_seconds. */
+struct metrics_idle_row {
+	int pid;
+	uint64_t idle_seconds;
+	char exe[256];
+	char tags[256];
+};
+/* Replace the idle series (at most the series cap of rows are kept);
+ * idle_now and terminations are the two other gauges' values. */
+void metrics_set_idle(struct metrics *m, const struct metrics_idle_row *rows,
+    size_t n, uint64_t idle_now, uint64_t terminations);
+/* Audit mode's TLS connections it cannot decrypt, by server name
+ * (unmetered.c): tollgate_unmetered_connections_total{server}. */
+struct metrics_unmetered_row {
+	char server[256];
+	uint64_t n;
+};
+/* Replace those series (at most the series cap of rows are kept). */
+void metrics_set_unmetered(struct metrics *m,
+    const struct metrics_unmetered_row *rows, size_t n);
 /* The exposition text (malloc'd). */
 char *metrics_render(struct metrics *m);
 

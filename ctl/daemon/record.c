@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
@@ -477,6 +478,50 @@ record_gpu(struct tgd *d, struct proc *p, struct tg_record *r)
 		pd->e.unpriced = 1;
 	}
 	record_submit(d, pd, p->run);
+}
+
+/* A bound kept, flagged estimated (audit estimates from long responses). */
+static void
+clamp_tokens(struct tg_record *r, uint64_t *v)
+{
+	if (*v > TGD_TOKENS_MAX) {
+		*v = TGD_TOKENS_MAX;
+		r->flags |= TG_REC_ESTIMATED;
+	}
+}
+
+/* Audit mode (audit.c): a record of a process the shim does not cover,
+ * with no registration, reservation or run behind it; priced as the
+ * shim's are, and counted in the policy's spend (it is money spent) but
+ * never refused. */
+void
+record_audit(struct tgd *d, const struct ledger_entry *e)
+{
+	struct pending *pd = pending_new();
+	struct tg_record *rec;
+
+	if (pd == NULL)
+		return;
+	pd->e = *e;
+	rec = &pd->e.rec;
+	clamp_tokens(rec, &rec->input_tokens);
+	clamp_tokens(rec, &rec->output_tokens);
+	clamp_tokens(rec, &rec->cached_tokens);
+	clamp_tokens(rec, &rec->cache_write_tokens);
+	clamp_tokens(rec, &rec->reasoning_tokens);
+	record_make_id(d, rec->id);
+	rec->source = TG_SOURCE_EBPF;
+	rec->admit_id = 0;
+	rec->run[0] = '\0';
+	rec->flags &= ~(uint32_t)(TG_REC_REFUSED | TG_REC_REPLAYED);
+	tg_strlcpy(rec->decision, "allow", sizeof(rec->decision));
+	if (record_price(d, &pd->e) == -1) {
+		pd->e.cost_nano_usd = 0;
+		if (tgd_price(d, rec->provider, rec->model))
+			pd->e.cost_nano_usd = TGD_COST_MAX;
+		pd->e.unpriced = 1;
+	}
+	record_submit(d, pd, NULL);
 }
 
 static void

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "unmetered.h"
 
 #define NS 1000000000LL
 #define DAY 86400LL
@@ -345,7 +346,7 @@ visible(uid_t caller, uid_t owner)
 json_t *
 status_json(struct tgd *d, uid_t uid)
 {
-	json_t *procs = json_array(), *runs = json_array();
+	json_t *procs = json_array(), *runs = json_array(), *doc;
 
 	for (const struct proc *p = d->procs_all; p; p = p->all_next)
 		if (visible(uid, p->peer->uid))
@@ -353,7 +354,7 @@ status_json(struct tgd *d, uid_t uid)
 	for (const struct run *r = d->runs.all; r; r = r->all_next)
 		if (visible(uid, r->owner))
 			json_array_append_new(runs, run_status(r));
-	return json_pack("{s:i, s:o, s:{s:I, s:i}, s:o, s:o, s:o, s:o}",
+	doc = json_pack("{s:i, s:o, s:{s:I, s:i}, s:o, s:o, s:o, s:o}",
 	    "schema_version", STATUS_SCHEMA_VERSION,
 	    "daemon", daemon_json(d),
 	    "ledger", "records", (json_int_t)ledger_count(d->rlg),
@@ -362,6 +363,11 @@ status_json(struct tgd *d, uid_t uid)
 	    "processes", procs,
 	    "runs", runs,
 	    "policy", policy_json(d));
+	/* audit mode: host-wide server names, for root only */
+	if (doc && d->audit && uid == 0)
+		json_object_set_new(doc, "unmetered_connections",
+		    unmetered_json());
+	return doc;
 }
 
 /* The page's closed holds plus each used device's hold in progress. */

@@ -15,7 +15,7 @@ want() { # RC ERR-TEXT (exact; "" = empty stderr)
 	[ "$err" = "$2" ] || fail "stderr: got '$err', want '$2'"
 }
 nodaemon="tollctl: no daemon on $T/none.sock (start tollgated, or set TOLLGATE_SOCKET)"
-valid="valid commands: policy, report, run, status, top"
+valid="valid commands: idle, policy, report, run, status, top"
 
 # unique prefixes reach their command (here: no daemon, exit 2)
 for w in s st sta status; do run $CTL $w; want 2 "$nodaemon"; done
@@ -54,7 +54,7 @@ want 1 "tollctl report: --since: expected 7d, 24h, 30m, YYYY-MM-DD or RFC3339, g
 run $CTL report --until 2025-02-30
 want 1 "tollctl report: --until: expected 7d, 24h, 30m, YYYY-MM-DD or RFC3339, got '2025-02-30'"
 run $CTL report --by team
-want 1 "tollctl report: --by: expected model, provider or tag:NAME, got 'team'"
+want 1 "tollctl report: --by: expected model, provider, source or tag:NAME, got 'team'"
 run $CTL report --format xml
 want 1 "tollctl report: --format: expected table, csv or json, got 'xml'"
 run $CTL report --since 1h --until 2h

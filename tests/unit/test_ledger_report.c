@@ -483,12 +483,12 @@ test_bad_queries(void **state)
 	static const struct {
 		const char *by, *want;
 	} t[] = {
-		{ "color", "unknown grouping 'color' (use model, provider or "
-		  "tag:NAME)" },
-		{ "tag:", "unknown grouping 'tag:' (use model, provider or "
-		  "tag:NAME)" },
-		{ "tag:a b", "unknown grouping 'tag:a b' (use model, provider or "
-		  "tag:NAME)" },
+		{ "color", "unknown grouping 'color' (use model, provider, "
+		  "source or tag:NAME)" },
+		{ "tag:", "unknown grouping 'tag:' (use model, provider, "
+		  "source or tag:NAME)" },
+		{ "tag:a b", "unknown grouping 'tag:a b' (use model, provider, "
+		  "source or tag:NAME)" },
 		{ "tag:cost_usd", "tag name 'cost_usd' clashes with a report "
 		  "column" },
 	};

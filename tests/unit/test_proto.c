@@ -178,7 +178,7 @@ test_wrong_size(void **state)
 static void
 test_unknown_type(void **state)
 {
-	static const uint16_t bad[] = { 0, 6, 19, 28, 39, 46, 0xffff };
+	static const uint16_t bad[] = { 0, 6, 19, 29, 39, 46, 0xffff };
 	const char *why;
 	size_t i, n;
 

@@ -1,0 +1,108 @@
+/*
+ * bpf_cuda_harness.c — drives bpf/cudaprobe.c without the daemon, for
+ * tests/e2e/bpf_cuda.sh (which builds it): the daemon functions the loader
+ * calls are stubbed here (probes_watch keeps the ring buffer,
+ * idle_gpu_activity sums per pid). Commands on stdin, one reply line each:
+ *   attach PID  -> "attach PID"        (cudaprobe_attach_pid)
+ *   count PID   -> "count PID L G A B F I" (launches, graph launches,
+ *                  allocs, alloc bytes, frees, sum of idle_gpu_activity)
+ *                  or "count PID none" when PID is not watched
+ * Exit 3 when cudaprobe_start fails.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <bpf/libbpf.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "probes.h"
+#include "cudaprobe.h"
+
+static struct ring_buffer *hrb;
+static struct { pid_t pid; uint64_t n; } act[64];
+
+int
+probes_watch(struct tgd *d, struct ring_buffer *rb)
+{
+	hrb = rb;
+	return 0;
+}
+
+int
+probes_pid_covered(struct tgd *d, pid_t pid, uint32_t what)
+{
+	return 0; /* no daemon: the shim is found in /proc/PID/maps */
+}
+
+void
+idle_gpu_activity(struct tgd *d, pid_t pid, uint64_t n, int64_t now)
+{
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		if (act[i].pid == pid || act[i].pid == 0) {
+			act[i].pid = pid;
+			act[i].n += n;
+			return;
+		}
+	}
+}
+
+int64_t
+tgd_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static uint64_t
+act_of(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < 64; i++)
+		if (act[i].pid == pid)
+			return act[i].n;
+	return 0;
+}
+
+int
+main(void)
+{
+	char line[128];
+	struct cp_counts c;
+	int pid;
+
+	log_init("harness", 0);
+	if (cudaprobe_start(NULL) != 0)
+		return 3;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (fgets(line, sizeof(line), stdin) != NULL) {
+		if (sscanf(line, "attach %d", &pid) == 1) {
+			cudaprobe_attach_pid(NULL, pid);
+			printf("attach %d\n", pid);
+		} else if (sscanf(line, "count %d", &pid) == 1) {
+			ring_buffer__poll(hrb, 100);
+			if (cudaprobe_counts(pid, &c) != 0)
+				printf("count %d none\n", pid);
+			else
+				printf("count %d %llu %llu %llu %llu %llu %llu\n", pid,
+				    (unsigned long long)c.launches,
+				    (unsigned long long)c.graph_launches,
+				    (unsigned long long)c.allocs,
+				    (unsigned long long)c.alloc_bytes,
+				    (unsigned long long)c.frees,
+				    (unsigned long long)act_of(pid));
+		} else {
+			printf("unknown\n");
+		}
+	}
+	cudaprobe_stop(NULL);
+	return 0;
+}

@@ -1,0 +1,110 @@
+#!/bin/bash
+# bench_uprobe.sh — cost of one libcuda uprobe hit (issue 6, bpf/cudaprobe):
+# build/tests/progs/cuda/cuda_gate makes N cuLaunchKernel calls on the fake
+# libcuda, timed in-process, with and without bpf/cudaprobe's uprobes
+# attached to it (through tests/e2e/bpf_cuda_harness.c, built here);
+# rounds interleaved, the best of each kept. Then the daemon's CPU at
+# ~1,000 probe events/s: a real `tollgated --audit` (which finds the
+# process itself) while cuda_rate -i 800 (~1,000/s with nanosleep's
+# slack) launches without the shim for UPROBE_BENCH_SECONDS, its
+# utime+stime from /proc/PID/stat next to the same daemon idle over the
+# same time just before. Root needed. Prints
+# figures only:
+#   uprobe_launch_ns_unprobed, uprobe_launch_ns_probed,
+#   uprobe_hit_us (probed − unprobed; target <= 3)
+#   daemon_events_per_s, daemon_cpu_idle_pct, daemon_cpu_load_pct
+#   (% of one core; target: load <= 5)
+set -u
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+B=${B:-$SRC/build}
+N=${UPROBE_BENCH_N:-200000}
+SECS=${UPROBE_BENCH_SECONDS:-5}
+ROUNDS=${UPROBE_BENCH_ROUNDS:-3}
+[ "$(id -u)" = 0 ] || { echo "bench_uprobe: needs root" >&2; exit 77; }
+T=$(mktemp -d)
+H= D=
+cleanup() {
+	exec 5>&- 6<&- 7>&- 2>/dev/null
+	[ -n "$H" ] && kill "$H" 2>/dev/null
+	[ -n "$D" ] && kill "$D" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+die() { echo "bench_uprobe: $*" >&2; exit 1; }
+
+CFLAGS="-O2 -g -std=gnu11 -D_GNU_SOURCE -I$SRC/lib -I$SRC/preload -I$SRC/ctl/daemon -I$SRC/bpf"
+SKELDIR=$B/bpf # make all generates the skeleton
+[ -f "$SKELDIR/cudaprobe.skel.h" ] || die "missing $SKELDIR/cudaprobe.skel.h (run make all)"
+# shellcheck disable=SC2086
+cc $CFLAGS -I"$SKELDIR" $(pkg-config --cflags jansson) -o "$T/harness" \
+    "$SRC/tests/e2e/bpf_cuda_harness.c" "$SRC/bpf/cudaprobe.c" "$B/libtg.a" \
+    -lbpf -lelf -lz $(pkg-config --libs jansson) || die "building the harness"
+
+mkfifo "$T/h.in" "$T/h.out"
+"$T/harness" <"$T/h.in" >"$T/h.out" 2>"$T/h.err" & H=$!
+exec 5>"$T/h.in" 6<"$T/h.out"
+
+one() { # probe(0|1) -> ns of the launch loop on stdout
+	local i=$1 out=$T/g.out pid ns
+	rm -f "$T/g.in"; mkfifo "$T/g.in"
+	LD_LIBRARY_PATH=$B/fakecuda taskset -c 0 "$B/tests/progs/cuda/cuda_gate" \
+	    -n "$N" <"$T/g.in" >"$out" & pid=$!
+	exec 7>"$T/g.in"
+	for _ in $(seq 250); do grep -q '^ready' "$out" && break; sleep 0.02; done
+	if [ "$i" = 1 ]; then
+		echo "attach $pid" >&5; read -r -t 10 _ <&6 || die "harness"
+	fi
+	echo go >&7
+	for _ in $(seq 1500); do grep -q '^ns ' "$out" && break; sleep 0.02; done
+	ns=$(sed -n 's/^ns //p' "$out")
+	exec 7>&-
+	wait "$pid"
+	[ -n "$ns" ] || die "cuda_gate gave no time"
+	echo "$ns"
+}
+best0= best1=
+for _ in $(seq "$ROUNDS"); do
+	a=$(one 0) || exit 1; b=$(one 1) || exit 1
+	[ -z "$best0" ] || [ "$a" -lt "$best0" ] && best0=$a
+	[ -z "$best1" ] || [ "$b" -lt "$best1" ] && best1=$b
+done
+awk -v a="$best0" -v b="$best1" -v n="$N" 'BEGIN {
+	printf "uprobe_launch_ns_unprobed %.1f\n", a / n
+	printf "uprobe_launch_ns_probed %.1f\n", b / n
+	printf "uprobe_hit_us %.3f\n", (b - a) / n / 1000
+}'
+
+exec 5>&- 6<&-
+wait "$H"
+H=
+
+# --- the daemon's CPU at ~1,000 probe events/s ---------------------------
+"$B/tollgated" --audit --socket "$T/d.sock" --state-dir "$T/state" --http off \
+    2>"$T/d.log" & D=$!
+for _ in $(seq 200); do grep -q "listening on" "$T/d.log" && break; sleep 0.025; done
+grep -q "listening on" "$T/d.log" || die "tollgated did not start: $(cat "$T/d.log")"
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$D/stat"; }
+hz=$(getconf CLK_TCK)
+sleep 1 # its start-up scans are over
+c0=$(cpu_ticks); sleep "$SECS"; c1=$(cpu_ticks)
+rm -f "$T/r.in"; mkfifo "$T/r.in"
+LD_LIBRARY_PATH=$B/fakecuda "$B/tests/progs/cuda/cuda_rate" -n 0 -i 800 \
+    <"$T/r.in" >"$T/r.out" 2>"$T/r.err" & R=$!
+exec 7>"$T/r.in"
+for _ in $(seq 100); do grep -q "cudaprobe: pid $R:" "$T/d.log" && break; sleep 0.05; done
+grep -q "cudaprobe: pid $R:" "$T/d.log" || die "the daemon did not attach to cuda_rate"
+c2=$(cpu_ticks); sleep "$SECS"; c3=$(cpu_ticks)
+exec 7>&-
+wait "$R"
+for _ in $(seq 40); do grep -q "cudaprobe: pid $R exited:" "$T/d.log" && break; sleep 0.05; done
+ev=$(sed -n "s/.*cudaprobe: pid $R exited: \([0-9]*\) launches.*/\1/p" "$T/d.log")
+rate=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rate"])' "$T/r.out")
+[ -n "$ev" ] || die "no exit line for cuda_rate"
+kill "$D"; wait "$D"; D=
+awk -v r="$rate" -v ev="$ev" -v hz="$hz" -v s="$SECS" -v c0="$c0" -v c1="$c1" \
+    -v c2="$c2" -v c3="$c3" 'BEGIN {
+	printf "daemon_events_per_s %.0f (%d launches seen in all)\n", r, ev
+	printf "daemon_cpu_idle_pct %.2f\n", 100 * (c1 - c0) / hz / s
+	printf "daemon_cpu_load_pct %.2f\n", 100 * (c3 - c2) / hz / s
+}'
