@@ -184,6 +184,10 @@ gd_hold(pid_t pid, int nfds, const char *how, int64_t ts)
 	if ((h = gd_find(pid)) != NULL) {
 		h->nfds = nfds;
 		h->gen = gd.gen;
+		/* a holder through NVML (/dev/nvidiactl) may map libcuda only
+		 * when cuInit opens the next device: look again */
+		if (strncmp(how, "open", 4) == 0 && cudaprobe_attach_pid != NULL)
+			cudaprobe_attach_pid(gd.d, pid);
 		return h;
 	}
 	if ((h = gd_insert(pid)) == NULL)
@@ -221,6 +225,8 @@ gd_rescan(pid_t pid, const char *why, int64_t ts)
 	int fds[GD_SCAN_FDS], n;
 	struct gd_holder *h;
 
+	if (pid == gd.self) /* the daemon's own NVML opens */
+		return;
 	n = gpudev_scan_pid(pid, gd.prefix, fds, GD_SCAN_FDS);
 	if (n > 0) {
 		gd_track_fds(pid, fds, n);

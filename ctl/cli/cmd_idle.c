@@ -4,7 +4,6 @@
  * hour (TG_MSG_IDLE; the document is described in ctl/daemon/idle.h).
  * Text: one aligned table; json: the daemon's document as-is.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,33 +24,6 @@ idle_usage(FILE *f)
 	    "launch and no GPU ioctl), and the GPU price an hour its idleness\n"
 	    "wastes. The policy's \"idle\" section sets when a process counts as\n"
 	    "idle and what the daemon does then (notify or terminate).\n", f);
-}
-
-static int
-parse_args(int argc, char **argv, int *fmt)
-{
-	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			if ((*fmt = cli_format("idle", optarg, formats)) < 0)
-				return -1;
-			break;
-		case 'h':
-			idle_usage(stdout);
-			exit(CLI_EXIT_OK);
-		default:
-			return cli_bad_option("idle", argv);
-		}
-	}
-	return cli_no_args_left("idle", argc, argv);
 }
 
 /* 45s, 4m05s, 2h03m, 3d04h */
@@ -127,7 +99,7 @@ cmd_idle(struct cli *cli, int argc, char **argv)
 	char *text;
 	size_t len;
 
-	if (parse_args(argc, argv, &fmt) < 0)
+	if (cli_format_only("idle", argc, argv, formats, idle_usage, &fmt) < 0)
 		return CLI_EXIT_ERR;
 	rc = cli_fetch(cli, TG_MSG_IDLE, NULL, 0, &doc, &text, &len, NULL);
 	if (rc != 0)

@@ -5,7 +5,6 @@
  * rule gets one row per limit; a gpu_limit its memory cap and launch
  * rate as LIMIT).
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,33 +31,6 @@ status_usage(FILE *f)
 	    "reserved; a pause rule shows active or idle). json adds\n"
 	    "\"tollctl_protocol_version\" to the daemon's document.\n"
 	    "Exit status 2 when no daemon answers, 3 on a protocol mismatch.\n", f);
-}
-
-static int
-parse_args(int argc, char **argv, int *fmt)
-{
-	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			if ((*fmt = cli_format("status", optarg, formats)) < 0)
-				return -1;
-			break;
-		case 'h':
-			status_usage(stdout);
-			exit(CLI_EXIT_OK);
-		default:
-			return cli_bad_option("status", argv);
-		}
-	}
-	return cli_no_args_left("status", argc, argv);
 }
 
 /* The daemon's object with our version spliced in first, so the daemon's
@@ -304,7 +276,8 @@ cmd_status(struct cli *cli, int argc, char **argv)
 	size_t len;
 	int fmt = FMT_TEXT, rc;
 
-	if (parse_args(argc, argv, &fmt) < 0)
+	if (cli_format_only("status", argc, argv, formats, status_usage,
+	    &fmt) < 0)
 		return CLI_EXIT_ERR;
 	rc = cli_fetch(cli, TG_MSG_STATUS, NULL, 0, &doc, &text, &len, &dv);
 	if (rc != 0)

@@ -74,6 +74,34 @@ cli_bad_option(const char *cmd, char **argv)
 }
 
 int
+cli_format_only(const char *cmd, int argc, char **argv,
+    const char *const *formats, void (*usage)(FILE *), int *fmt)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if ((*fmt = cli_format(cmd, optarg, formats)) < 0)
+				return -1;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(CLI_EXIT_OK);
+		default:
+			return cli_bad_option(cmd, argv);
+		}
+	}
+	return cli_no_args_left(cmd, argc, argv);
+}
+
+int
 cli_no_args_left(const char *cmd, int argc, char **argv)
 {
 	if (optind >= argc)

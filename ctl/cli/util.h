@@ -37,4 +37,10 @@ int cli_bad_option(const char *cmd, char **argv);
  * left after the options; else 0. */
 int cli_no_args_left(const char *cmd, int argc, char **argv);
 
+/* The arguments of a command whose only option is --format F (and
+ * --help: usage to stdout, exit 0): *fmt set to F's index in formats
+ * (unchanged without --format); 0, or -1 after one message. */
+int cli_format_only(const char *cmd, int argc, char **argv,
+    const char *const *formats, void (*usage)(FILE *), int *fmt);
+
 #endif

@@ -192,15 +192,24 @@ tags_or_none(const struct idle_holder *h)
 	return h->tags[0] ? h->tags : "none";
 }
 
-/* Is pid busy after all, by NVML? Memory that changed counts as busy. */
+/* Is pid busy after all, by NVML? Memory that changed counts as busy,
+ * and so does a present NVML that cannot tell (per-process utilisation
+ * unsupported: vGPU, MIG; a lost GPU): one long kernel looks idle. */
 static int
 nvml_busy(struct idle_holder *h, int64_t idle_since_real)
 {
+	enum idle_nvml_verdict v = idle_nvml_util(h->pid, idle_since_real);
 	uint64_t mem;
 
-	if (idle_nvml_util(h->pid, idle_since_real) == IDLE_NVML_BUSY) {
+	if (v == IDLE_NVML_BUSY) {
 		log_info("idle_terminate: pid %d: NVML shows GPU utilisation "
 		    "since it became idle; not terminated", (int)h->pid);
+		return 1;
+	}
+	if (v == IDLE_NVML_UNKNOWN &&
+	    strcmp(idle_nvml_state(), "present") == 0) {
+		log_info("idle_terminate: pid %d: NVML cannot report its GPU "
+		    "utilisation; not terminated", (int)h->pid);
 		return 1;
 	}
 	if (h->mem_known && idle_nvml_mem(h->pid, &mem) && mem != h->mem_bytes) {
@@ -287,6 +296,12 @@ act(struct idle_holder *h, const struct policy_idle *pi, int64_t now)
 static void
 step(struct idle_holder *h, const struct policy_idle *pi, int64_t now)
 {
+	/* signalled: what it does while it shuts down (CUDA teardown makes
+	 * GPU ioctls) cancels nothing; SIGKILL follows if it hangs */
+	if (h->stage >= IDLE_SIGTERM) {
+		act(h, pi, now);
+		return;
+	}
 	if (now - h->last_ns < (int64_t)pi->after_seconds * NS) {
 		if (h->stage != IDLE_ACTIVE)
 			log_info("idle_notify: pid %d is active again%s",

@@ -54,6 +54,9 @@ read_exe(pid_t pid, char *buf, size_t len)
 	if ((n = readlink(path, buf, len - 1)) < 0)
 		n = 0;
 	buf[n] = '\0';
+	/* replaced on disk (a driver upgrade): still the same program */
+	if (n > 10 && strcmp(buf + n - 10, " (deleted)") == 0)
+		buf[n - 10] = '\0';
 }
 
 /* Printable ASCII only: the tags reach JSON, log lines and labels. */

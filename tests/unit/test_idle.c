@@ -409,6 +409,9 @@ test_terminate(void **state)
 	assert_int_equal(killed_by(stubborn), 0); /* ignores SIGTERM */
 	expect(stubborn, S(15), 15, 15, 1, "sigterm");
 	idle_gpu_release(&D, batch, S(15));
+	/* its shutdown's GPU ioctls after SIGTERM cancel nothing */
+	idle_gpu_activity(&D, stubborn, 3, S(17));
+	idle_tick(&D, S(17));
 	idle_tick(&D, S(19) + 999999999);
 	assert_int_equal(killed_by(stubborn), 0);
 	idle_tick(&D, S(20));                   /* IDLE_KILL_AFTER_S = 5 */
