@@ -212,6 +212,13 @@ nvml_busy(struct idle_holder *h, int64_t idle_since_real)
 		    "utilisation; not terminated", (int)h->pid);
 		return 1;
 	}
+	/* a monitor that holds /dev/nvidiactl but no GPU memory frees
+	 * nothing when killed */
+	if (!h->mem_known && strcmp(idle_nvml_state(), "present") == 0) {
+		log_info("idle_terminate: pid %d: NVML lists no GPU memory "
+		    "held by it; not terminated", (int)h->pid);
+		return 1;
+	}
 	if (h->mem_known && idle_nvml_mem(h->pid, &mem) && mem != h->mem_bytes) {
 		log_info("idle_terminate: pid %d: its GPU memory changed (%llu "
 		    "to %llu bytes) since it became idle; not terminated",
