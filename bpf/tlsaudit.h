@@ -6,9 +6,16 @@
  *
  * A call longer than TA_CHUNK bytes comes as several events (off grows);
  * past TA_MAX_CHUNKS chunks the rest is not copied and the last event has
- * TA_F_TRUNC (the daemon marks that exchange estimated). A dropped event
- * (ring buffer full) shows as a hole in the per-(pid, ssl, dir) byte
- * offsets the daemon keeps, also estimated.
+ * TA_F_TRUNC (the daemon marks that exchange estimated). An event the
+ * ring buffer had no room for is remembered per connection (the "lost"
+ * map, keyed by pid and SSL *): the first chunk of that connection's next
+ * call, in either direction, carries TA_F_GAP. The daemon ends the
+ * exchange in flight as estimated and resumes at the next request.
+ *
+ * Two small events (len 0, no data) share the ring: TA_EV_FREE, the
+ * process called SSL_free(ssl) (its stream ends); TA_EV_SCAN, pid mapped a
+ * libssl.so* or exec'd node: the loader looks at its maps for files not
+ * probed yet.
  */
 #ifndef TG_BPF_TLSAUDIT_H
 #define TG_BPF_TLSAUDIT_H
@@ -20,8 +27,12 @@
 
 #define TA_DIR_WRITE 0       /* the client wrote: request direction */
 #define TA_DIR_READ 1        /* the client read: response direction */
+#define TA_EV_FREE 2         /* SSL_free(ssl): no data */
+#define TA_EV_SCAN 3         /* look at pid's maps: no data, no ssl */
 
 #define TA_F_TRUNC 0x1u      /* bytes of this call past this event lost */
+#define TA_F_GAP 0x2u        /* events of this connection were lost
+			      * before this call (its first chunk) */
 
 /* Probe sets: each attached file is one (its uprobes carry the set as
  * their BPF cookie), and the "covered" map holds, per pid, the sets that
@@ -38,14 +49,20 @@ struct ta_event {
 	__u32 call_len;      /* bytes the call transferred */
 	__u32 off;           /* this chunk's offset in the call */
 	__u32 len;           /* bytes in data */
-	__u8 dir;            /* TA_DIR_* */
+	__u8 dir;            /* TA_DIR_*, TA_EV_* */
 	__u8 flags;          /* TA_F_* */
 	__u8 set;            /* TA_SET_* of the probe that fired */
 	__u8 pad;
-	__u32 drops;         /* events lost so far, host-wide (a gap when
-			      * it grows) */
 	__u32 pad2;
+	__u32 pad3;
 	__u8 data[TA_CHUNK];
+};
+
+/* The key of the "lost" map: a connection that lost events. */
+struct ta_conn_key {
+	__u32 pid;           /* tgid */
+	__u32 pad;
+	__u64 ssl;
 };
 
 /* An event carries its header and len bytes of data, no more. */

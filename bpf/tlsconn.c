@@ -69,24 +69,31 @@ attach_tracepoints(void)
 	return 0;
 }
 
+void
+tlsconn_file_added(const char *path)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "SSL_new");
+	struct bpf_link *l;
+
+	if (tc.skel == NULL || tc.nssl == TC_MAX_FILES)
+		return;
+	if ((l = bpf_program__attach_uprobe_opts(tc.skel->progs.tc_ssl_new,
+	    -1, path, 0, &uo)) == NULL) {
+		log_warnx("tlsconn: %s: no SSL_new probe: its TLS counts as "
+		    "unmetered", path);
+		return;
+	}
+	tc.ssl_new[tc.nssl++] = l;
+}
+
 static void
 attach_ssl_new(void)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "SSL_new");
 	const char *paths[TC_MAX_FILES];
 	size_t n = tlsaudit_files(paths, TC_MAX_FILES);
 
-	for (size_t i = 0; i < n; i++) {
-		struct bpf_link *l = bpf_program__attach_uprobe_opts(
-		    tc.skel->progs.tc_ssl_new, -1, paths[i], 0, &uo);
-
-		if (l == NULL) {
-			log_warnx("tlsconn: %s: no SSL_new probe: its TLS counts "
-			    "as unmetered", paths[i]);
-			continue;
-		}
-		tc.ssl_new[tc.nssl++] = l;
-	}
+	for (size_t i = 0; i < n; i++)
+		tlsconn_file_added(paths[i]);
 }
 
 int

@@ -4,10 +4,13 @@
  * ring buffer keeps the order of the calls' returns; one connection's
  * calls do not overlap), fed to one llm_conn. A lost byte (a call cut at
  * TA_MAX_CHUNKS chunks, a chunk that could not be read, an event the ring
- * buffer dropped) is a gap: the stream's pending exchanges end cut and
- * estimated, and the stream is not parsed again (HTTP/1 and gzip cannot
- * resynchronise after a gap); the next SSL * of the process starts afresh.
- * Streams of processes that exited are swept once a second.
+ * buffer dropped: TA_F_GAP or a hole in the offsets) is a gap: the
+ * stream's pending exchanges end cut and estimated, and the stream
+ * resumes with a fresh parser at the next request (a write at a call's
+ * start that begins with an HTTP method): HTTP/1 keep-alive clients go on
+ * being metered; an HTTP/2 connection, whose header compression cannot be
+ * joined midway, is not parsed again. A stream ends at SSL_free
+ * (TA_EV_FREE); those of processes that exited are swept once a second.
  *
  * Counted once: a shimmed process covers its libssl (TG_COVERS_LIBSSL),
  * never the OpenSSL inside node. audit_pid_changed() keeps the BPF map of
@@ -42,8 +45,9 @@ struct au_stream {
 	pid_t pid;
 	uint64_t ssl;
 	uint8_t set;            /* TA_SET_* of the probes that saw it */
-	int skip;               /* covered by the shim, or parsed no more */
-	int gap;                /* bytes were lost: what follows is estimated */
+	int skip;               /* covered by the shim, or no memory */
+	int gap;                /* bytes were lost: pending ones estimated */
+	int resync;             /* after a gap: waiting for a request start */
 	uint32_t want_off[2];   /* next chunk offset of the call in flight */
 	uint64_t first_ns;      /* ktime of the request's first bytes */
 	uint64_t last_ns;       /* ktime of the chunk being parsed */
@@ -55,9 +59,9 @@ struct au_stream {
 
 static struct {
 	struct au_stream *tab[AU_BUCKETS];
-	uint64_t nstreams, records, gaps;
-	uint32_t drops;
+	uint64_t nstreams, records, gaps, freed;
 	uint64_t last_sweep_ns;
+	int full;               /* AU_MAX_STREAMS was hit (logged once) */
 } au;
 
 static unsigned
@@ -149,17 +153,36 @@ stream_end(struct au_stream *s)
 	s->conn = NULL;
 }
 
+/* Bytes were lost: what is in flight ends estimated (cut), and the
+ * stream waits for the next request to start afresh. */
 static void
 stream_gap(struct au_stream *s)
 {
-	if (s->skip)
+	if (s->skip || s->resync)
 		return;
 	au.gaps++;
+	log_debug("audit: pid %d ssl %#llx: bytes lost; resuming at the next "
+	    "request", (int)s->pid, (unsigned long long)s->ssl);
 	s->gap = 1;
 	if (s->conn)
 		llm_conn_close(s->conn);
 	stream_end(s);
-	s->skip = 1;
+	s->gap = 0;
+	s->resync = 1;
+	s->want_off[0] = s->want_off[1] = 0;
+	s->first_ns = 0;
+}
+
+/* An HTTP/1 request line starts here: a method ("POST", "GET", ...) and
+ * a space. */
+static int
+request_start(const uint8_t *p, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n && i < 8 && p[i] >= 'A' && p[i] <= 'Z'; i++)
+		;
+	return i >= 3 && i < n && p[i] == ' ';
 }
 
 static void
@@ -203,8 +226,16 @@ stream_get(struct tgd *d, pid_t pid, uint64_t ssl, uint8_t set)
 			return s;
 	if (au.nstreams >= AU_MAX_STREAMS)
 		sweep();
-	if (au.nstreams >= AU_MAX_STREAMS)
+	if (au.nstreams >= AU_MAX_STREAMS) {
+		/* a backstop: SSL_free and exits free streams */
+		if (!au.full)
+			log_warnx("audit: %d TLS streams alive: new connections "
+			    "are not audited until some end", AU_MAX_STREAMS);
+		au.full = 1;
 		return NULL;
+	}
+	if (au.nstreams < AU_MAX_STREAMS / 2)
+		au.full = 0;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->pid = pid;
@@ -226,36 +257,59 @@ stream_get(struct tgd *d, pid_t pid, uint64_t ssl, uint8_t set)
 	return s;
 }
 
+/* SSL_free: the stream ends now (its SSL * will be reused). */
+static void
+stream_free(pid_t pid, uint64_t ssl)
+{
+	struct au_stream **pp = &au.tab[bucket(pid, ssl)], *s;
+
+	for (; (s = *pp) != NULL; pp = &s->next) {
+		if (s->pid != pid || s->ssl != ssl)
+			continue;
+		*pp = s->next;
+		if (s->conn)
+			llm_conn_close(s->conn);
+		stream_end(s);
+		free(s);
+		au.nstreams--;
+		au.freed++;
+		log_debug("audit: pid %d ssl %#llx: stream freed (SSL_free)",
+		    (int)pid, (unsigned long long)ssl);
+		return;
+	}
+}
+
 void
 audit_tls_event(struct tgd *d, const struct ta_event *e)
 {
 	struct au_stream *s;
 	int dir = e->dir == TA_DIR_READ;
-	int gap_all = 0;
 
-	if (e->drops != au.drops) {
-		au.drops = e->drops;
-		gap_all = 1;
-	}
-	if (gap_all) {
-		for (unsigned i = 0; i < AU_BUCKETS; i++)
-			for (s = au.tab[i]; s; s = s->next)
-				stream_gap(s);
-	}
 	if (e->ts_ns - au.last_sweep_ns > AU_SWEEP_NS) {
 		au.last_sweep_ns = e->ts_ns;
 		sweep();
 	}
-	if ((pid_t)e->pid == own_pid() ||
-	    (s = stream_get(d, (pid_t)e->pid, e->ssl, e->set)) == NULL || s->skip)
-		return;
-	if (e->off != s->want_off[dir] && e->off != 0) {
-		stream_gap(s);
+	if (e->dir == TA_EV_FREE) {
+		stream_free((pid_t)e->pid, e->ssl);
 		return;
 	}
-	if (e->off == 0 && s->want_off[dir] != 0) {
-		stream_gap(s); /* the previous call's tail was lost */
+	if (e->dir > TA_DIR_READ || (pid_t)e->pid == own_pid() ||
+	    (s = stream_get(d, (pid_t)e->pid, e->ssl, e->set)) == NULL || s->skip)
 		return;
+	if (e->flags & TA_F_GAP)
+		stream_gap(s); /* earlier events of it were dropped */
+	else if (e->off != s->want_off[dir] && e->off != 0)
+		stream_gap(s);
+	else if (e->off == 0 && s->want_off[dir] != 0)
+		stream_gap(s); /* the previous call's tail was lost */
+	if (s->resync) {
+		if (dir != 0 || e->off != 0 || !request_start(e->data, e->len))
+			return;
+		if ((s->conn = llm_conn_new(on_done, s)) == NULL) {
+			s->skip = 1;
+			return;
+		}
+		s->resync = 0;
 	}
 	if (dir == 0 && s->first_ns == 0 && e->off == 0)
 		s->first_ns = e->ts_ns;
@@ -314,9 +368,11 @@ audit_tls_stop(struct tgd *d)
 }
 
 void
-audit_tls_counts(uint64_t *streams, uint64_t *records, uint64_t *gaps)
+audit_tls_counts(uint64_t *streams, uint64_t *records, uint64_t *gaps,
+    uint64_t *freed)
 {
 	*streams = au.nstreams;
 	*records = au.records;
 	*gaps = au.gaps;
+	*freed = au.freed;
 }

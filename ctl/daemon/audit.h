@@ -21,12 +21,20 @@ struct ledger_entry;
 void audit_tls_event(struct tgd *d, const struct ta_event *e);
 /* Ends every stream (pending exchanges as cut) and frees them. */
 void audit_tls_stop(struct tgd *d);
-/* Streams alive, exchanges committed, gaps seen (for tests and status). */
-void audit_tls_counts(uint64_t *streams, uint64_t *records, uint64_t *gaps);
+/* Streams alive, exchanges committed, gaps seen, streams ended by
+ * SSL_free (for tests and status). */
+void audit_tls_counts(uint64_t *streams, uint64_t *records, uint64_t *gaps,
+    uint64_t *freed);
 
 /* tlsaudit.c: detach everything, end the streams (probes_stop should
  * call it; tlsaudit_start is in probes.h). */
 void tlsaudit_stop(struct tgd *d);
+
+/* tlsaudit.c: probe the TLS files pid maps now that are not probed yet
+ * (each libssl.so*, its executable when it is node; once per inode).
+ * At start for every process, then for each TA_EV_SCAN (a libssl mapped,
+ * node exec'd). */
+void tlsaudit_scan_pid(struct tgd *d, pid_t pid);
 
 /* tlsaudit.c: the probe sets pid covers itself (TG_COVERS_* of
  * proto.h; 0: none), kept in the BPF "covered" map so those of its SSL

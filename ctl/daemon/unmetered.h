@@ -36,5 +36,7 @@ json_t *unmetered_json(void);
 /* tlsaudit.c: the paths of the files it attached probes to (at most max;
  * the count returned). tlsconn attaches its SSL_new probe to the same. */
 size_t tlsaudit_files(const char **paths, size_t max);
+/* tlsconn.c: tlsaudit probed path after start; SSL_new there too. */
+void tlsconn_file_added(const char *path);
 
 #endif
