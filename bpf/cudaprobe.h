@@ -5,12 +5,18 @@
  * daemon's loader): fixed-size types only.
  *
  * The kernel keeps cumulative counts per watched process (map "counts",
- * keyed by tgid; the loader inserts a zeroed entry before attaching, and
- * only pids in it are counted) and sends each launch, allocation and free
- * as an event carrying those cumulative counts, so an event lost to a full
- * ring buffer is made up by the next one. The loader detaches a process
- * when its pidfd says it exited (the exit tracepoint's CP_EV_EXIT too,
- * where the kernel delivers it), reading its final counts from the map.
+ * keyed by tgid, value struct cp_state; the loader inserts a zeroed entry
+ * before attaching, and only pids in it are counted). Every call is
+ * counted there, exactly; an event carrying those cumulative counts goes
+ * to the ring buffer at most once per CP_EMIT_EVERY_NS per process (a
+ * PyTorch process launches 10^4-10^5 kernels a second: one event each
+ * would keep the daemon's loop busy), so the first call after a quiet
+ * spell is seen at once, and the loader's sweep (once a second) reads
+ * the map for what the rest of a burst added, with the time of the last
+ * call. An event lost to a full ring buffer is made up the same way. The
+ * loader detaches a process when its pidfd says it exited (the exit
+ * tracepoint's CP_EV_EXIT too, where the kernel delivers it), reading its
+ * final counts from the map.
  *
  * Audit mode (--audit) also finds the processes itself, whether or not
  * they hold a GPU device: /proc/PID/maps of every process at start and of
@@ -52,10 +58,21 @@ struct cp_counts {
 	cp_u64 frees;           /* cuMemFree_v2 calls */
 };
 
+/* The value of map "counts". */
+struct cp_state {
+	struct cp_counts c;
+	cp_u64 last_ns;         /* CLOCK_MONOTONIC: the last call counted */
+	cp_u64 emit_ns;         /* the last event sent (0: none yet) */
+};
+
+/* At most one event per process in this time; the rest is in the map. */
+#define CP_EMIT_EVERY_NS 100000000ULL
+
 struct cp_event {
 	cp_u32 pid;             /* tgid */
 	cp_u32 type;            /* enum cp_ev_type */
-	cp_u64 ts_ns;           /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	cp_u64 ts_ns;           /* CLOCK_MONOTONIC (bpf_ktime_get_ns): the
+	                         * call that sent it */
 	struct cp_counts c;     /* cumulative for pid, this event included */
 };
 
@@ -67,10 +84,16 @@ struct tgd;
  * one that exited since the last call for it): 0, or -1 when pid is not
  * watched. */
 int cudaprobe_counts(pid_t pid, struct cp_counts *out);
-/* Detach the processes that exited (their final counts to idle.c and one
- * log line each); the daemon may call it from a timer, it is also called
- * on every attach, every counts read and once a second of events. */
+/* What the watched processes did since the last events (the map's
+ * counts, to idle.c with the time of their last call); detach the ones
+ * that exited (final counts, one log line each) and, every few seconds,
+ * look again at shimmed processes that had not registered (see
+ * cudaprobe_shim.h). probes.c calls it once a second; it is also called
+ * on every counts read and once a second of events. */
 void cudaprobe_sweep(struct tgd *d);
+/* How long a process with the shim mapped may stay unregistered before
+ * the uprobes count it (default CP_SHIM_GRACE_NS; tests shorten it). */
+void cudaprobe_shim_grace(int64_t ns);
 /* Detach everything and free the skeleton (daemon exit). */
 void cudaprobe_stop(struct tgd *d);
 #endif

@@ -70,6 +70,8 @@ void idle_gpu_activity(struct tgd *d, pid_t pid, uint64_t n,
  */
 void cudaprobe_attach_pid(struct tgd *d, pid_t pid);
 int cudaprobe_start(struct tgd *d);
+/* Once a second: the live processes' counts (to idle.c), exits, audit
+ * records, shimmed processes' registrations. */
 void cudaprobe_sweep(struct tgd *d);
 void cudaprobe_stop(struct tgd *d);
 

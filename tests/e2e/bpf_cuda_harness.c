@@ -1,12 +1,17 @@
 /*
- * bpf_cuda_harness.c — drives bpf/cudaprobe.c without the daemon, for
- * tests/e2e/bpf_cuda.sh (which builds it): the daemon functions the loader
- * calls are stubbed here (probes_watch keeps the ring buffer,
- * idle_gpu_activity sums per pid). Commands on stdin, one reply line each:
+ * bpf_cuda_harness.c — drives bpf/cudaprobe*.c (the loader) without the
+ * daemon, for tests/e2e/bpf_cuda.sh (which builds it): the daemon
+ * functions the loader calls are stubbed here (probes_watch keeps the
+ * ring buffer, idle_gpu_activity sums per pid). Commands on stdin, one
+ * reply line each:
  *   attach PID  -> "attach PID"        (cudaprobe_attach_pid)
  *   count PID   -> "count PID L G A B F I" (launches, graph launches,
  *                  allocs, alloc bytes, frees, sum of idle_gpu_activity)
  *                  or "count PID none" when PID is not watched
+ *   grace MS    -> "grace MS"  (cudaprobe_shim_grace: a shimmed process
+ *                  not registered after MS ms is probed)
+ *   cover PID   -> "cover PID" (from now on probes_pid_covered says PID
+ *                  registered through the shim)
  * Exit 3 when cudaprobe_start fails.
  */
 #include <stdint.h>
@@ -24,6 +29,8 @@
 
 static struct ring_buffer *hrb;
 static struct { pid_t pid; uint64_t n; } act[64];
+static pid_t covered[64];
+static int ncovered;
 
 int
 probes_watch(struct tgd *d, struct ring_buffer *rb)
@@ -35,7 +42,12 @@ probes_watch(struct tgd *d, struct ring_buffer *rb)
 int
 probes_pid_covered(struct tgd *d, pid_t pid, uint32_t what)
 {
-	return 0; /* no daemon: the shim is found in /proc/PID/maps */
+	int i;
+
+	for (i = 0; i < ncovered; i++)
+		if (covered[i] == pid)
+			return 1;
+	return 0; /* not registered: the shim is found in /proc/PID/maps */
 }
 
 void
@@ -77,7 +89,7 @@ main(void)
 {
 	char line[128];
 	struct cp_counts c;
-	int pid;
+	int pid, ms;
 
 	log_init("harness", 0);
 	if (cudaprobe_start(NULL) != 0)
@@ -99,6 +111,13 @@ main(void)
 				    (unsigned long long)c.alloc_bytes,
 				    (unsigned long long)c.frees,
 				    (unsigned long long)act_of(pid));
+		} else if (sscanf(line, "grace %d", &ms) == 1) {
+			cudaprobe_shim_grace((int64_t)ms * 1000000);
+			printf("grace %d\n", ms);
+		} else if (sscanf(line, "cover %d", &pid) == 1) {
+			if (ncovered < 64)
+				covered[ncovered++] = pid;
+			printf("cover %d\n", pid);
 		} else {
 			printf("unknown\n");
 		}
