@@ -106,6 +106,15 @@ $(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o
 	bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 $(call obj,$(BPF_LOADER_SRC)): CFLAGS += -Ibpf -I$(B)/bpf
 $(call obj,$(BPF_LOADER_SRC)): $(BPF_SKEL)
+# The cudaprobe loader alone, the daemon's calls stubbed: tests/e2e/
+# bpf_cuda.sh and the bench (tools/bench_uprobe.sh) drive it.
+CUDAPROBE_SRC := $(filter bpf/cudaprobe%,$(BPF_LOADER_SRC))
+CUDA_HARNESS  := $(B)/tests/bpf_cuda_harness
+$(CUDA_HARNESS): tests/e2e/bpf_cuda_harness.c $(CUDAPROBE_SRC) $(BPF_SKEL) $(B)/libtg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(B)/bpf $(PKG_CFLAGS) -o $@ $< $(CUDAPROBE_SRC) \
+	    $(B)/libtg.a $(PKG_LIBS) -lpthread -lm
+all: $(CUDA_HARNESS)
 # --- end eBPF ---
 
 # --- fakecuda (issue 5) ---

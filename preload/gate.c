@@ -9,6 +9,7 @@
 #include "client.h"
 #include "config.h"
 #include "instance.h"
+#include "llm_record.h"
 #include "llm_refuse.h"
 #include "meter.h"
 #include "shim.h"
@@ -64,7 +65,7 @@ refusal_record(const struct llm_req *r, const struct tollgate_verdict *v,
 	rec.kind = TG_KIND_LLM;
 	rec.source = TG_SOURCE_SHIM;
 	rec.flags = TG_REC_REFUSED;     /* no provider status: never sent */
-	tg_strlcpy(rec.provider, shim_meter_provider(r->provider),
+	tg_strlcpy(rec.provider, llm_provider_name(r->provider),
 	    sizeof(rec.provider));
 	tg_strlcpy(rec.model, r->model, sizeof(rec.model));
 	tg_strlcpy(rec.endpoint, r->endpoint, sizeof(rec.endpoint));
@@ -115,7 +116,7 @@ shim_gate_ask(const struct llm_req *r, int nonblock, struct shim_gate *g)
 	memset(g, 0, sizeof(*g));
 	shim_meter_tags(tags, sizeof(tags), r->tags);
 	for (;;) {
-		g->admit_id = shim_admit_tagged(shim_meter_provider(r->provider),
+		g->admit_id = shim_admit_tagged(llm_provider_name(r->provider),
 		    r->model, r->endpoint, r->est_input_tokens,
 		    r->max_tokens > 0 ? (uint64_t)r->max_tokens : 0, tags, &v);
 		if (v.decision == TOLLGATE_ALLOW) {

@@ -4,53 +4,10 @@
 #include <string.h>
 
 #include "config.h"
+#include "llm_record.h"
 #include "shim.h"
 
 int (*shim_meter_settle)(struct tg_record *) = shim_settle_record;
-
-const char *
-shim_meter_provider(enum llm_provider p)
-{
-	switch (p) {
-	case LLM_OPENAI:
-		return "openai";
-	case LLM_AZURE:
-		return "azure";
-	case LLM_ANTHROPIC:
-		return "anthropic";
-	case LLM_GEMINI:
-		return "gemini";
-	case LLM_OLLAMA:
-		return "ollama";
-	case LLM_COMPAT:
-		return "openai-compatible";
-	default:
-		return "";
-	}
-}
-
-/* Counts the response did not give: estimated (meter.h). */
-static void
-estimate(struct tg_record *rec, const struct llm_exchange *x)
-{
-	const struct llm_usage *u = &x->usage;
-
-	if (x->status >= 400 && !(u->have & (LLM_HAVE_INPUT | LLM_HAVE_OUTPUT)))
-		return;
-	if (!(u->have & LLM_HAVE_INPUT)) {
-		rec->input_tokens = x->req.est_input_tokens;
-		rec->flags |= TG_REC_ESTIMATED;
-	}
-	if (!(u->have & LLM_HAVE_OUTPUT)) {
-		rec->output_tokens = (x->resp_body_bytes + 3) / 4;
-		rec->flags |= TG_REC_ESTIMATED;
-	}
-	/* Parts stay parts of their whole (the cost needs it). */
-	if (rec->input_tokens < rec->cached_tokens + rec->cache_write_tokens)
-		rec->input_tokens = rec->cached_tokens + rec->cache_write_tokens;
-	if (rec->output_tokens < rec->reasoning_tokens)
-		rec->output_tokens = rec->reasoning_tokens;
-}
 
 /* Does "k=v,k=v" tags name key k (klen bytes)? */
 static int
@@ -97,26 +54,11 @@ void
 shim_meter_fill(struct tg_record *rec, const struct llm_exchange *x,
     uint32_t latency_ms)
 {
-	const struct llm_usage *u = &x->usage;
-
 	memset(rec, 0, sizeof(*rec));
 	rec->event_time_ns = shim_now_real();
 	rec->kind = TG_KIND_LLM;
 	rec->source = TG_SOURCE_SHIM;
-	rec->http_status = x->status > 0 ? (uint32_t)x->status : 0;
 	rec->latency_ms = latency_ms;
-	rec->input_tokens = (u->have & LLM_HAVE_INPUT) ? u->input : 0;
-	rec->output_tokens = (u->have & LLM_HAVE_OUTPUT) ? u->output : 0;
-	rec->cached_tokens = (u->have & LLM_HAVE_CACHED) ? u->cached : 0;
-	rec->cache_write_tokens = (u->have & LLM_HAVE_CACHE_WRITE) ?
-	    u->cache_write : 0;
-	rec->reasoning_tokens = (u->have & LLM_HAVE_REASONING) ?
-	    u->reasoning : 0;
-	estimate(rec, x);
-	tg_strlcpy(rec->provider, shim_meter_provider(x->req.provider),
-	    sizeof(rec->provider));
-	tg_strlcpy(rec->model, u->model[0] ? u->model : x->req.model,
-	    sizeof(rec->model));
-	tg_strlcpy(rec->endpoint, x->req.endpoint, sizeof(rec->endpoint));
+	llm_record_usage(rec, x);
 	shim_meter_tags(rec->tags, sizeof(rec->tags), x->req.tags);
 }

@@ -2,16 +2,9 @@
  * meter.h — from a finished LLM exchange (lib/llm.h) to a ledger record,
  * settled with the daemon or spooled on the same path as tollgate_usage.
  *
- * The record: kind llm, source shim, no admission (observe only); the
- * provider by name ("openai", "azure", "anthropic", "gemini", "ollama",
- * "openai-compatible"); the model the response names, else the request's;
- * the endpoint (path without query), HTTP status and latency. Token counts
- * are the provider's. A count the response did not give (a stream without
- * include_usage, a cut stream) is estimated and the record flagged
- * estimated: input from the request body's text (est_input_tokens), output
- * as the decoded response bytes / 4. Tags: shim_meter_tags. An error status (>= 400) without usage
- * bills nothing: zero tokens, not estimated (providers do not bill a
- * refused or failed request).
+ * The record: kind llm, source shim, no admission (observe only), the
+ * latency; provider, model, endpoint, status and tokens as llm_record.h
+ * says; tags: shim_meter_tags.
  */
 #ifndef SHIM_METER_H
 #define SHIM_METER_H
@@ -30,9 +23,6 @@ void shim_meter_fill(struct tg_record *rec, const struct llm_exchange *x,
  * "" without the header (or with one that is not k=v,k=v): the daemon
  * uses the registration's. */
 void shim_meter_tags(char *out, size_t size, const char *req_tags);
-
-/* The provider's name in the ledger; "" for LLM_UNKNOWN. */
-const char *shim_meter_provider(enum llm_provider p);
 
 /* Draw rec's id, send it to the daemon, spool it when that fails. 0: the
  * daemon acknowledged it; 1: spooled; -1: lost (said why). The caller is

@@ -40,18 +40,11 @@ cleanup() {
 trap cleanup EXIT
 die() { echo "bench_uprobe: $*" >&2; exit 1; }
 
-CFLAGS="-O2 -g -std=gnu11 -D_GNU_SOURCE -I$SRC/lib -I$SRC/preload -I$SRC/ctl/daemon -I$SRC/bpf"
-SKELDIR=$B/bpf # make all generates the skeleton
-[ -f "$SKELDIR/cudaprobe.skel.h" ] || die "missing $SKELDIR/cudaprobe.skel.h (run make all)"
-# the loader: bpf/cudaprobe*.c but the kernel side
-LOADER=$(ls "$SRC"/bpf/cudaprobe*.c | grep -v "\.bpf\.c$" | tr "\n" " ")
-# shellcheck disable=SC2086
-cc $CFLAGS -I"$SKELDIR" $(pkg-config --cflags jansson) -o "$T/harness" \
-    "$SRC/tests/e2e/bpf_cuda_harness.c" $LOADER "$B/libtg.a" \
-    -lbpf -lelf -lz $(pkg-config --libs jansson) || die "building the harness"
+HARNESS=$B/tests/bpf_cuda_harness # make all builds it
+[ -x "$HARNESS" ] || die "missing $HARNESS (run make all)"
 
 mkfifo "$T/h.in" "$T/h.out"
-"$T/harness" <"$T/h.in" >"$T/h.out" 2>"$T/h.err" & H=$!
+"$HARNESS" <"$T/h.in" >"$T/h.out" 2>"$T/h.err" & H=$!
 exec 5>"$T/h.in" 6<"$T/h.out"
 
 one() { # probe(0|1) -> ns of the launch loop on stdout

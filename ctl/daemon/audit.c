@@ -29,6 +29,7 @@
 #include "daemon.h"
 #include "ledger.h"
 #include "llm.h"
+#include "llm_record.h"
 #include "log.h"
 #include "probes.h"
 #include "procinfo.h"
@@ -74,26 +75,11 @@ bucket(pid_t pid, uint64_t ssl)
 	return (unsigned)(h >> 40) % AU_BUCKETS;
 }
 
-static const char *
-provider_name(enum llm_provider p)
-{
-	switch (p) {
-	case LLM_OPENAI: return "openai";
-	case LLM_AZURE: return "azure";
-	case LLM_ANTHROPIC: return "anthropic";
-	case LLM_GEMINI: return "gemini";
-	case LLM_OLLAMA: return "ollama";
-	case LLM_COMPAT: return "openai-compatible";
-	default: return "";
-	}
-}
-
-/* One finished exchange: the record, as the shim's meter.c fills it. */
+/* One finished exchange: the record (llm_record.h, as the shim's). */
 static void
 on_done(void *arg, const struct llm_exchange *x)
 {
 	struct au_stream *s = arg;
-	const struct llm_usage *u = &x->usage;
 	struct ledger_entry e = s->id;
 	struct tg_record *r = &e.rec;
 
@@ -103,41 +89,14 @@ on_done(void *arg, const struct llm_exchange *x)
 	r->event_time_ns = tgd_now_ns();
 	r->kind = TG_KIND_LLM;
 	r->source = TG_SOURCE_EBPF;
-	r->http_status = x->status > 0 ? (uint32_t)x->status : 0;
 	/* both ends are the probes' clock (CLOCK_MONOTONIC): how late the
 	 * daemon reads the ring buffer does not count */
 	if (s->first_ns && s->last_ns > s->first_ns)
 		r->latency_ms = (uint32_t)((s->last_ns - s->first_ns) /
 		    1000000);
-	r->input_tokens = (u->have & LLM_HAVE_INPUT) ? u->input : 0;
-	r->output_tokens = (u->have & LLM_HAVE_OUTPUT) ? u->output : 0;
-	r->cached_tokens = (u->have & LLM_HAVE_CACHED) ? u->cached : 0;
-	r->cache_write_tokens = (u->have & LLM_HAVE_CACHE_WRITE) ?
-	    u->cache_write : 0;
-	r->reasoning_tokens = (u->have & LLM_HAVE_REASONING) ?
-	    u->reasoning : 0;
-	if (!(x->status >= 400 &&
-	    !(u->have & (LLM_HAVE_INPUT | LLM_HAVE_OUTPUT)))) {
-		if (!(u->have & LLM_HAVE_INPUT)) {
-			r->input_tokens = x->req.est_input_tokens;
-			r->flags |= TG_REC_ESTIMATED;
-		}
-		if (!(u->have & LLM_HAVE_OUTPUT)) {
-			r->output_tokens = (x->resp_body_bytes + 3) / 4;
-			r->flags |= TG_REC_ESTIMATED;
-		}
-	}
-	if (r->input_tokens < r->cached_tokens + r->cache_write_tokens)
-		r->input_tokens = r->cached_tokens + r->cache_write_tokens;
-	if (r->output_tokens < r->reasoning_tokens)
-		r->output_tokens = r->reasoning_tokens;
+	llm_record_usage(r, x);
 	if (s->gap || x->cut)
 		r->flags |= TG_REC_ESTIMATED;
-	tg_strlcpy(r->provider, provider_name(x->req.provider),
-	    sizeof(r->provider));
-	tg_strlcpy(r->model, u->model[0] ? u->model : x->req.model,
-	    sizeof(r->model));
-	tg_strlcpy(r->endpoint, x->req.endpoint, sizeof(r->endpoint));
 	if (x->req.tags[0])
 		tg_strlcpy(r->tags, x->req.tags, sizeof(r->tags));
 	s->first_ns = 0;

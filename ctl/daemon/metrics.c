@@ -259,18 +259,32 @@ metrics_add(struct metrics *m, const struct ledger_entry *e)
 	pthread_mutex_unlock(&m->mu);
 }
 
+/* A copy of the first min(*n, m->cap) rows (*n set to that), for a
+ * series replaced whole; 0, or -1 when out of memory (the last values
+ * stay). */
+static int
+copy_rows(const struct metrics *m, const void *rows, size_t *n, size_t size,
+    void **copy)
+{
+	*copy = NULL;
+	if (*n > m->cap)
+		*n = m->cap;
+	if (*n == 0)
+		return 0;
+	if ((*copy = calloc(*n, size)) == NULL)
+		return -1;
+	memcpy(*copy, rows, *n * size);
+	return 0;
+}
+
 void
 metrics_set_idle(struct metrics *m, const struct metrics_idle_row *rows,
     size_t n, uint64_t idle_now, uint64_t terminations)
 {
-	struct metrics_idle_row *copy = NULL;
+	void *copy;
 
-	if (n > m->cap)
-		n = m->cap;
-	if (n > 0 && (copy = calloc(n, sizeof(*copy))) == NULL)
-		return; /* the last values stay */
-	if (n > 0)
-		memcpy(copy, rows, n * sizeof(*copy));
+	if (copy_rows(m, rows, &n, sizeof(*rows), &copy) == -1)
+		return;
 	pthread_mutex_lock(&m->mu);
 	free(m->idle);
 	m->idle = copy;
@@ -284,14 +298,10 @@ void
 metrics_set_unmetered(struct metrics *m,
     const struct metrics_unmetered_row *rows, size_t n)
 {
-	struct metrics_unmetered_row *copy = NULL;
+	void *copy;
 
-	if (n > m->cap)
-		n = m->cap;
-	if (n > 0 && (copy = calloc(n, sizeof(*copy))) == NULL)
-		return; /* the last values stay */
-	if (n > 0)
-		memcpy(copy, rows, n * sizeof(*copy));
+	if (copy_rows(m, rows, &n, sizeof(*rows), &copy) == -1)
+		return;
 	pthread_mutex_lock(&m->mu);
 	free(m->unmetered);
 	m->unmetered = copy;

@@ -1,10 +1,9 @@
 #!/bin/bash
 # Issue 6: GPU activity of processes without the shim — bpf/cudaprobe.*
 # (uprobes on libcuda.so.1, attached per pid), driven by
-# tests/e2e/bpf_cuda_harness.c (the loader with the daemon calls stubbed),
-# which this test builds against the skeleton make generated
-# (build/bpf/cudaprobe.skel.h). Needs root (CI is root); anywhere else it
-# skips with one line.
+# tests/e2e/bpf_cuda_harness.c (the loader with the daemon calls stubbed;
+# make all builds it as build/tests/bpf_cuda_harness). Needs root (CI is
+# root); anywhere else it skips with one line.
 #   1. a library named libcuda.so.1 without the symbols: one log line
 #      (also when attached twice), nothing attached, the harness goes on
 #   2. cuda_gate without the shim: exactly 1000 launches, 3 allocations of
@@ -40,19 +39,12 @@ for f in "$GATE" "$B/fakecuda/libcuda.so.1" "$B/libtollgate.so" "$B/libtg.a"; do
 	[ -e "$f" ] || fail "missing $f (run make all)"
 done
 
-# --- build the harness ---------------------------------------------------
-CFLAGS="-O2 -g -std=gnu11 -Wall -D_GNU_SOURCE -I$SRC/lib -I$SRC/preload -I$SRC/ctl/daemon -I$SRC/bpf"
-SKELDIR=$B/bpf # make all generates the skeleton
-[ -f "$SKELDIR/cudaprobe.skel.h" ] || fail "missing $SKELDIR/cudaprobe.skel.h (run make all)"
-# the loader: bpf/cudaprobe*.c but the kernel side
-LOADER=$(ls "$SRC"/bpf/cudaprobe*.c | grep -v "\.bpf\.c$" | tr "\n" " ")
-# shellcheck disable=SC2086
-cc $CFLAGS -I"$SKELDIR" $(pkg-config --cflags jansson) -o "$T/harness" \
-    "$SRC/tests/e2e/bpf_cuda_harness.c" $LOADER "$B/libtg.a" \
-    -lbpf -lelf -lz $(pkg-config --libs jansson) || fail "building the harness"
+# --- the harness -------------------------------------------------------
+HARNESS=$B/tests/bpf_cuda_harness # make all builds it
+[ -x "$HARNESS" ] || fail "missing $HARNESS (run make all)"
 
 mkfifo "$T/h.in" "$T/h.out"
-"$T/harness" <"$T/h.in" >"$T/h.out" 2>"$T/h.err" & H=$!
+"$HARNESS" <"$T/h.in" >"$T/h.out" 2>"$T/h.err" & H=$!
 KIDS="$H"
 exec 5>"$T/h.in" 6<"$T/h.out"
 ask() { # command -> reply line in $REPLY

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "llm_record.h"
 #include "meter.h"
 #include "sock.h"
 
@@ -249,13 +250,13 @@ test_meter_fill(void **state)
 	assert_int_equal(r.cached_tokens, 30);
 	assert_int_equal(r.output_tokens, 25);
 	assert_int_equal(r.flags, TG_REC_ESTIMATED);
-	assert_string_equal(shim_meter_provider(LLM_COMPAT),
+	assert_string_equal(llm_provider_name(LLM_COMPAT),
 	    "openai-compatible");
-	assert_string_equal(shim_meter_provider(LLM_GEMINI), "gemini");
-	assert_string_equal(shim_meter_provider(LLM_OLLAMA), "ollama");
-	assert_string_equal(shim_meter_provider(LLM_AZURE), "azure");
-	assert_string_equal(shim_meter_provider(LLM_OPENAI), "openai");
-	assert_string_equal(shim_meter_provider(LLM_UNKNOWN), "");
+	assert_string_equal(llm_provider_name(LLM_GEMINI), "gemini");
+	assert_string_equal(llm_provider_name(LLM_OLLAMA), "ollama");
+	assert_string_equal(llm_provider_name(LLM_AZURE), "azure");
+	assert_string_equal(llm_provider_name(LLM_OPENAI), "openai");
+	assert_string_equal(llm_provider_name(LLM_UNKNOWN), "");
 }
 
 /* X-Tollgate-Tags: its pairs, then the process's for other keys; bad
