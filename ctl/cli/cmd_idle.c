@@ -12,6 +12,10 @@
 #include "proto.h"
 #include "util.h"
 
+/* Widest EXE and TAGS columns; longer values are elided with "..." */
+#define EXE_COLUMNS 48
+#define TAG_COLUMNS 24
+
 static const char *const formats[] = { "text", "json", NULL };
 enum { FMT_TEXT, FMT_JSON };
 
@@ -57,12 +61,30 @@ num(json_t *o, const char *k)
 	return json_integer_value(json_object_get(o, k));
 }
 
+/*
+ * Fits s into w columns. A long path keeps its end, where the program's
+ * name is ("...progs/cuda/cuda_gate"); other text keeps its start.
+ */
+static const char *
+fit(const char *s, int w, int keep_end, char *buf, size_t len)
+{
+	size_t n = strlen(s);
+
+	if ((int)n <= w || w < 4)
+		return s;
+	if (keep_end)
+		snprintf(buf, len, "...%s", s + n - (size_t)(w - 3));
+	else
+		snprintf(buf, len, "%.*s...", w - 3, s);
+	return buf;
+}
+
 static void
 print_table(json_t *doc)
 {
 	json_t *procs = json_object_get(doc, "processes"), *p;
 	const char *gpu = json_string_value(json_object_get(doc, "gpu"));
-	char held[48], idle[48];
+	char held[48], idle[48], exe[EXE_COLUMNS + 1], tags[TAG_COLUMNS + 1];
 	size_t i;
 	int w = 3;
 
@@ -75,16 +97,18 @@ print_table(json_t *doc)
 	json_array_foreach(procs, i, p)
 		if ((int)strlen(str(p, "exe")) > w)
 			w = (int)strlen(str(p, "exe"));
-	if (w > 48)
-		w = 48;
-	printf("%7s  %-*s  %-24s  %8s  %8s  %-8s  %s\n", "PID", w, "EXE",
-	    "TAGS", "HELD", "IDLE", "STATE", "WASTED/H");
+	if (w > EXE_COLUMNS)
+		w = EXE_COLUMNS;
+	printf("%7s  %-*s  %-*s  %8s  %8s  %-8s  %s\n", "PID", w, "EXE",
+	    TAG_COLUMNS, "TAGS", "HELD", "IDLE", "STATE", "WASTED/H");
 	json_array_foreach(procs, i, p) {
 		fmt_dur(num(p, "held_s"), held, sizeof(held));
 		fmt_dur(num(p, "idle_s"), idle, sizeof(idle));
-		printf("%7lld  %-*.*s  %-24.24s  %8s  %8s  %-8s  $%s\n",
-		    (long long)num(p, "pid"), w, w, str(p, "exe"),
-		    str(p, "tags"), held, idle, str(p, "state"),
+		printf("%7lld  %-*s  %-*s  %8s  %8s  %-8s  $%s\n",
+		    (long long)num(p, "pid"), w,
+		    fit(str(p, "exe"), w, 1, exe, sizeof(exe)), TAG_COLUMNS,
+		    fit(str(p, "tags"), TAG_COLUMNS, 0, tags, sizeof(tags)),
+		    held, idle, str(p, "state"),
 		    str(p, "wasted_usd_per_hour"));
 	}
 	if (json_array_size(procs) == 0)

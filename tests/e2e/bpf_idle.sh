@@ -13,7 +13,8 @@
 #      up to 1 s later: the 1 s tick); one log line each for idle,
 #      grace and SIGTERM
 #   3. gpu_holder (team=batch) busy with one ioctl every 200 ms for 12 s:
-#      never idle, never signalled; exits 0
+#      never idle, never signalled; exits 0; its path and tags, too long
+#      for the table's columns, are elided there
 #   4. the metrics: tollgate_gpu_idle_terminations_total 1, the idle
 #      seconds of 1's pid
 if [ "$(id -u)" != 0 ]; then
@@ -91,7 +92,10 @@ wait_line "$T/idler.out" '^ok$'
 t_last=$(now_ms)
 
 # --- 3. busy: one ioctl every 200 ms ----------------------------------------
-TOLLGATE_TAGS=team=batch start busy "$HOLDER" "$T/dev/nvidia0"
+# (from a path and with tags too long for the table's columns)
+BUSY_EXE=$T/a-directory-name-long-enough-for-elision/gpu_holder
+mkdir -p "${BUSY_EXE%/*}" && cp "$HOLDER" "$BUSY_EXE" || fail "copy $HOLDER"
+TOLLGATE_TAGS=team=batch,purpose=nightly-retrain start busy "$BUSY_EXE" "$T/dev/nvidia0"
 K=$(cat "$T/busy.pid")
 ( for _ in $(seq 60); do echo "ioctl 1"; sleep 0.2; done; echo exit ) >&"$FD_busy" &
 FEEDER=$!
@@ -122,8 +126,13 @@ d1=$((held - want_held)); d2=$((idle - want_idle))
 [ "$idle" -ge 2 ] || fail "cuda_gate: idle_s $idle after $((t_q - t_active)) ms"
 [ "$isidle $st $tags" = "True idle team=web" ] || fail "cuda_gate: '$got'"
 $CTL idle >"$T/idle.txt" || fail "tollctl idle: exit $?"
-grep -qE "^ +$G +$GATE +team=web +[0-9]+s +[0-9]+s +idle +\\\$0\\.00$" "$T/idle.txt" ||
+# the EXE column: a path over 48 columns keeps its last 45 after "..."
+exe_col() { if [ "${#1}" -le 48 ]; then echo "$1"; else echo "\.\.\.${1: -45}"; fi; }
+grep -qE "^ +$G +$(exe_col "$GATE") +team=web +[0-9]+s +[0-9]+s +idle +\\\$0\\.00$" "$T/idle.txt" ||
 	fail "the table: $(cat "$T/idle.txt")"
+# the busy holder's path and tags are always too long: both elided
+grep -qE "^ +$K +\.\.\.${BUSY_EXE: -45} +team=batch,purpose=ni\.\.\. +[0-9]+s +[0-9]+s +active +\\\$0\\.00$" "$T/idle.txt" ||
+	fail "the table's elided row: $(cat "$T/idle.txt")"
 head -1 "$T/idle.txt" | grep -qx "idle after 2s; action terminate (grace 2s); GPU price unknown (wasted shows 0)" ||
 	fail "the table's head: $(head -1 "$T/idle.txt")"
 
